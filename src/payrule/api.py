@@ -1,0 +1,105 @@
+"""The Python API: load policies, decide claims in-process, compile a policy to Python source.
+
+    >>> from payrule import PolicySet
+    >>> policies = PolicySet.load()                       # the shipped policies
+    >>> out = policies.check([{"claim_id": "C1", "patient_id": "P1", "payer": "aetna",
+    ...     "lines": [{"line": 1, "date": "2025-03-01", "code": "20552",
+    ...                "muscles": ["left soleus"], "substances": ["lidocaine"]}]}])
+    >>> out[0]["decision"]
+    'approve'
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from .claims import ClaimError, HistoryError, _Bad, build_claim, read_claims
+from .compiler import compile_model
+from .diagnostics import render_all
+from .engine import decide, decision_json
+from .loader import Checker, Workspace, default_policy_dir, load_workspace
+from .source import SourceFile
+
+__all__ = ["PolicySet", "PolicyError", "compile_policy", "check"]
+
+
+class PolicyError(Exception):
+    """A policy has errors; `diagnostics` lists them and `rendered` is the text `payrule` prints."""
+
+    def __init__(self, workspace: Workspace | None = None, rendered: str | None = None):
+        self.workspace = workspace
+        self.diagnostics = workspace.diagnostics if workspace else []
+        self.rendered = rendered if rendered is not None else render_all(self.diagnostics, workspace.sources if workspace else {})
+        super().__init__(self.rendered)
+
+
+class PolicySet:
+    """Checked, compiled and loaded policies, routed by payer id (case-insensitive)."""
+
+    def __init__(self, workspace: Workspace):
+        if workspace.errors:
+            raise PolicyError(workspace)
+        self.workspace = workspace
+        self.models = workspace.models
+        self.checkers: dict[str, Checker] = {}
+        for model in workspace.models.values():
+            if model.payer is not None:
+                self.checkers[model.payer] = Checker.from_model(model)
+
+    @classmethod
+    def load(cls, dirs: Sequence[str | Path] | None = None, files: Sequence[str | Path] = ()) -> "PolicySet":
+        """Every `*.policy` under `dirs` (default: the shipped policies) plus `files`."""
+        folders = [Path(d) for d in (dirs if dirs is not None else [default_policy_dir()])]
+        return cls(load_workspace(files=[(Path(f), Path(f).as_posix()) for f in files], dirs=folders))
+
+    @classmethod
+    def from_texts(cls, texts: dict[str, str], dirs: Sequence[str | Path] = ()) -> "PolicySet":
+        """Policies given as text, by the name they are reported under (tests, notebooks)."""
+        sources = [SourceFile(name, text) for name, text in sorted(texts.items())]
+        return cls(load_workspace(dirs=[Path(d) for d in dirs], texts=sources))
+
+    @property
+    def payers(self) -> list[str]:
+        return sorted(self.checkers)
+
+    def check(self, claims: Iterable[dict] | bytes | str, history: Iterable[dict] | bytes | str = ()) -> list[dict]:
+        """Decide claims given as dicts (or JSONL/CSV text); returns the contract's output objects."""
+        records = _records(claims)
+        past = _records(history)
+        bad = [r for r in past if isinstance(r, ClaimError)]
+        if bad:
+            raise HistoryError(f"history claim {bad[0].claim_id!r} cannot be read: {bad[0].error}")
+        return [decision_json(d) for d in decide(self.checkers, records, [p for p in past if not isinstance(p, ClaimError)])]
+
+    def source(self, policy_id: str) -> str:
+        """The generated Python module of a policy."""
+        return compile_model(self.models[policy_id])
+
+
+def _records(claims) -> list:
+    if isinstance(claims, (bytes, str)):
+        data = claims.encode("utf-8") if isinstance(claims, str) else claims
+        return read_claims(data)
+    out, seen = [], set()
+    for n, obj in enumerate(claims, 1):
+        try:
+            out.append(build_claim(json.loads(json.dumps(obj)), n, n - 1, seen))
+        except _Bad as exc:
+            cid = obj.get("claim_id") if isinstance(obj, dict) and isinstance(obj.get("claim_id"), str) else None
+            out.append(ClaimError(cid, str(exc), n))
+    return out
+
+
+def compile_policy(path: str | Path, policies: Sequence[str | Path] | None = None) -> str:
+    """The Python module for one policy file (includes are looked up in `policies`, default shipped)."""
+    p = Path(path)
+    ws = load_workspace(files=[(p, p.as_posix())], dirs=[Path(d) for d in (policies if policies is not None else [default_policy_dir()])])
+    if ws.errors:
+        raise PolicyError(ws)
+    return compile_model(ws.model_for_file(p))
+
+
+def check(claims, history=(), policies: Sequence[str | Path] | None = None) -> list[dict]:
+    """Decide claims with the policies in `policies` (default: the shipped ones)."""
+    return PolicySet.load(policies).check(claims, history)

@@ -1,0 +1,364 @@
+"""Reading claims (JSON Lines or CSV) into runtime Claims, or error records for claims that cannot be
+read (contract sections 1 and 5). Every field's shape and normal form is data in the tables below."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Iterator
+
+from .runtime import Claim, Line
+
+__all__ = ["ClaimError", "HistoryError", "read_claims", "read_history", "LIST_FIELDS", "NUMBER_FIELDS", "FIELD_ALIASES"]
+
+# The claim format's list fields and the normal form their values are compared in.
+#   code: trimmed, upper-cased          diagnosis: dots and spaces removed, upper-cased
+#   name: trimmed, case-folded, runs of white space collapsed to one space
+LIST_FIELDS: dict[str, str] = {
+    "modifiers": "code",
+    "diagnoses": "diagnosis",
+    "muscles": "name",
+    "substances": "name",
+}
+FIELD_ALIASES = {"modifier": "modifiers", "diagnosis": "diagnoses", "muscle": "muscles", "substance": "substances"}
+NUMBER_FIELDS = ("units",)
+_CLAIM_KNOWN = ("claim_id", "patient_id", "payer", "provider_id", "diagnoses", "lines")
+_LINE_KNOWN = ("line", "date", "code", "units") + tuple(LIST_FIELDS)
+_VALUE_SHAPE = {"modifiers": (re.compile(r"[A-Za-z0-9]{2}\Z"), "two letters or digits")}
+_CODE = re.compile(r"[A-Za-z0-9]{5}\Z")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+_LONE_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def normal(form: str, value: str) -> str:
+    """A value in its field's normal form ("" for a blank)."""
+    if form == "code":
+        return value.strip().upper()
+    if form == "diagnosis":
+        return value.strip().replace(".", "").replace(" ", "").upper()
+    return " ".join(value.split()).casefold()
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimError:
+    """A claim that could not be read; printed in its place as `{"claim_id", "error", "input_line"}`."""
+
+    claim_id: str | None
+    error: str
+    input_line: int
+
+    def as_json(self) -> dict:
+        return {"claim_id": self.claim_id, "error": self.error, "input_line": self.input_line}
+
+
+class HistoryError(Exception):
+    """The history file, or a claim in it, cannot be read (exit status 2)."""
+
+
+class _Bad(Exception):
+    pass
+
+
+_DATES: dict[str, int | None] = {}
+
+
+def _date_ordinal(s: str) -> int | None:
+    o = _DATES.get(s, 0)
+    if o == 0:
+        o = None
+        if _DATE.match(s):
+            try:
+                o = date.fromisoformat(s).toordinal()
+            except ValueError:
+                o = None
+        if len(_DATES) < 100_000:
+            _DATES[s] = o
+    return o
+
+
+def _text(obj: dict, key: str, where: str, required: bool) -> str | None:
+    v = obj.get(key)
+    if v is None:
+        if required:
+            raise _Bad(f"{where}{key} is missing")
+        return None
+    if not isinstance(v, str):
+        raise _Bad(f"{where}{key} must be a string, not {_kind(v)}")
+    if required and not v.strip():
+        raise _Bad(f"{where}{key} is empty")
+    return v
+
+
+def _strings(obj: dict, key: str, where: str) -> list[str] | None:
+    v = obj.get(key)
+    if v is None:
+        return None
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise _Bad(f"{where}{key} must be a list of strings")
+    shape = _VALUE_SHAPE.get(key)
+    if shape:
+        for x in v:
+            if not shape[0].match(x.strip()):
+                raise _Bad(f"{where}{key}: {json.dumps(x)} is not {shape[1]}")
+    return v
+
+
+def _int(obj: dict, key: str, where: str, required: bool, minimum: int | None = None) -> int | None:
+    v = obj.get(key)
+    if v is None:
+        if required:
+            raise _Bad(f"{where}{key} is missing")
+        return None
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise _Bad(f"{where}{key} must be a whole number, not {json.dumps(v)}")
+    if minimum is not None and v < minimum:
+        raise _Bad(f"{where}{key} must be at least {minimum}, not {v}")
+    return v
+
+
+def _kind(v) -> str:
+    return {dict: "an object", list: "a list", bool: "true/false", int: "a number", float: "a number"}.get(type(v), "null" if v is None else "a string")
+
+
+def _lists(values: dict[str, list[str] | None]) -> tuple[dict, dict]:
+    lists, raw = {}, {}
+    for key, form in LIST_FIELDS.items():
+        vs = values.get(key) or ()
+        kept, seen = [], []
+        for v in vs:
+            n = normal(form, v)
+            if n:
+                kept.append(v.strip())
+                if n not in seen:
+                    seen.append(n)
+        lists[key] = tuple(seen)
+        raw[key] = tuple(kept)
+    return lists, raw
+
+
+def build_claim(obj, input_line: int, order: int, seen: set, history: bool = False) -> Claim:
+    """Validate one decoded claim object and build a runtime Claim; raises _Bad naming what and where."""
+    if not isinstance(obj, dict):
+        raise _Bad(f"a claim must be a JSON object, not {_kind(obj)}")
+    claim_id = _text(obj, "claim_id", "", True)
+    if claim_id in seen:
+        raise _Bad(f"claim_id {json.dumps(claim_id)} was already used by an earlier claim")
+    seen.add(claim_id)
+    patient_id = _text(obj, "patient_id", "", True)
+    payer = _text(obj, "payer", "", True)
+    _text(obj, "provider_id", "", False)
+    claim_dx = _strings(obj, "diagnoses", "")
+    lines_in = obj.get("lines")
+    if lines_in is None:
+        raise _Bad("lines is missing")
+    if not isinstance(lines_in, list):
+        raise _Bad(f"lines must be a list, not {_kind(lines_in)}")
+    if not lines_in:
+        raise _Bad("lines is empty: a claim needs at least one line")
+    extra = {k: v for k, v in obj.items() if k not in _CLAIM_KNOWN}
+    claim = Claim(claim_id, patient_id, payer, [], input_line, order, history, extra)
+    numbers = set()
+    for i, lo in enumerate(lines_in):
+        where = f"lines[{i}]."
+        if not isinstance(lo, dict):
+            raise _Bad(f"lines[{i}] must be an object, not {_kind(lo)}")
+        no = _int(lo, "line", where, True)
+        if no in numbers:
+            raise _Bad(f"{where}line {no} is repeated within the claim")
+        numbers.add(no)
+        ds = _text(lo, "date", where, True)
+        d = _date_ordinal(ds.strip())
+        if d is None:
+            raise _Bad(f"{where}date {json.dumps(ds)} is not a real date (YYYY-MM-DD)")
+        code_raw = _text(lo, "code", where, True).strip()
+        if not _CODE.match(code_raw):
+            raise _Bad(f"{where}code {json.dumps(code_raw)} is not a procedure code (5 letters or digits)")
+        units = _int(lo, "units", where, False, minimum=1)
+        values = {key: _strings(lo, key, where) for key in LIST_FIELDS}
+        if lo.get("diagnoses") is None:
+            values["diagnoses"] = claim_dx
+        lists, raw = _lists(values)
+        lx = {k: v for k, v in lo.items() if k not in _LINE_KNOWN}
+        claim.lines.append(Line(claim, no, d, code_raw.upper(), 1 if units is None else units, lists, raw, lx, code_raw))
+    return claim
+
+
+def _has_lone_surrogate(obj) -> bool:
+    if isinstance(obj, str):
+        try:
+            obj.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(obj, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in obj.items())
+    if isinstance(obj, list):
+        return any(_has_lone_surrogate(v) for v in obj)
+    return False
+
+
+def _peek_id(obj) -> str | None:
+    if isinstance(obj, dict) and isinstance(obj.get("claim_id"), str) and obj["claim_id"].strip():
+        return obj["claim_id"]
+    return None
+
+
+def _jsonl(data: bytes, history: bool, first_order: int) -> Iterator[Claim | ClaimError]:
+    seen: set = set()
+    order = first_order
+    for n, raw in enumerate(data.split(b"\n"), 1):
+        if not raw.strip():
+            continue
+        if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            yield ClaimError(None, f"not UTF-8 (byte {exc.start + 1} of the line)", n)
+            continue
+        try:
+            obj = json.loads(text)
+        except RecursionError:
+            yield ClaimError(None, "not JSON: nested too deeply to read", n)
+            continue
+        except ValueError as exc:
+            msg = getattr(exc, "msg", str(exc))
+            col = getattr(exc, "colno", None)
+            yield ClaimError(None, f"not JSON: {msg}" + (f" at column {col}" if col else ""), n)
+            continue
+        if _LONE_SURROGATE_ESCAPE.search(raw) and _has_lone_surrogate(obj):
+            yield ClaimError(_peek_id(obj) if not _has_lone_surrogate(_peek_id(obj) or "") else None,
+                             "not JSON text: a string holds an unpaired surrogate escape", n)
+            continue
+        try:
+            yield build_claim(obj, n, order, seen, history)
+        except _Bad as exc:
+            yield ClaimError(_peek_id(obj), str(exc), n)
+        except RecursionError:  # pragma: no cover - json already bounds nesting
+            yield ClaimError(None, "nested too deeply to read", n)
+        order += 1
+
+
+_CSV_LISTS = tuple(LIST_FIELDS)
+_CSV_INTS = ("line", "units")
+
+
+def _csv(data: bytes, history: bool, first_order: int) -> Iterator[Claim | ClaimError]:
+    text = data.decode("utf-8", "surrogateescape")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: list[str] | None = None
+    groups: dict[str, list] = {}  # claim_id -> [first input line, rows...]
+    out: list[tuple[int, object]] = []
+    prev = 0
+    for row in reader:
+        start, prev = prev + 1, reader.line_num
+        if not row or all(not c.strip() for c in row):
+            continue
+        if header is None:
+            header = [h.strip() for h in row]
+            continue
+        if any(_surrogate(c) for c in row):
+            out.append((start, ClaimError(None, "not UTF-8", start)))
+            continue
+        if len(row) > len(header):
+            cid = _cell(header, row, "claim_id")
+            out.append((start, ClaimError(cid or None, f"the row has {len(row)} cells but the header has {len(header)}", start)))
+            continue
+        cid = _cell(header, row, "claim_id")
+        if not cid:
+            missing = "claim_id" not in header
+            out.append((start, ClaimError(None, "the CSV has no claim_id column" if missing else "claim_id is empty", start)))
+            continue
+        g = groups.get(cid)
+        if g is None:
+            groups[cid] = g = [start]
+            out.append((start, g))
+        g.append(dict(zip(header, row)))
+    seen: set = set()
+    order = first_order
+    for start, item in out:
+        if isinstance(item, ClaimError):
+            yield item
+            continue
+        rows = item[1:]
+        first = rows[0]
+        cid = first.get("claim_id", "").strip()
+        try:
+            for key in ("patient_id", "payer"):
+                vals = {r.get(key, "").strip() for r in rows}
+                if len(vals) > 1:
+                    raise _Bad(f"rows of the claim disagree on {key}: " + ", ".join(sorted(json.dumps(v) for v in vals)))
+            obj: dict = {}
+            for key in ("claim_id", "patient_id", "payer", "provider_id"):
+                v = first.get(key, "").strip()
+                obj[key] = v if v else None
+            obj["claim_id"] = cid
+            obj["lines"] = [_csv_line(r) for r in rows]
+            yield build_claim(obj, start, order, seen, history)
+        except _Bad as exc:
+            yield ClaimError(cid, str(exc), start)
+        order += 1
+
+
+def _surrogate(s: str) -> bool:
+    return any("\udc80" <= c <= "\udcff" for c in s)
+
+
+def _cell(header: list[str], row: list[str], key: str) -> str:
+    try:
+        i = header.index(key)
+    except ValueError:
+        return ""
+    return row[i].strip() if i < len(row) else ""
+
+
+def _csv_line(row: dict) -> dict:
+    out: dict = {}
+    for key, v in row.items():
+        if key in _CLAIM_KNOWN and key != "diagnoses":
+            continue
+        v = v.strip()
+        if key in _CSV_INTS:
+            out[key] = (int(v) if re.fullmatch(r"[+-]?[0-9]+", v) else v) if v else None
+        elif key in _CSV_LISTS:
+            parts = [p.strip() for p in v.split(";")]
+            parts = [p for p in parts if p]
+            if key == "diagnoses":
+                out[key] = parts
+            else:
+                out[key] = parts or None
+        else:
+            out[key] = v if v else None
+    return out
+
+
+def _is_csv(name: str, data: bytes) -> bool:
+    if name.lower().endswith(".csv"):
+        return True
+    if name.lower().endswith((".jsonl", ".json", ".ndjson")):
+        return False
+    head = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    return head not in (b"{", b"[") and bool(head)
+
+
+def read_claims(data: bytes, name: str = "<stdin>", first_order: int = 0) -> list[Claim | ClaimError]:
+    """Every record of a claims file, in input order: a Claim, or a ClaimError in its place."""
+    reader = _csv if _is_csv(name, data) else _jsonl
+    return list(reader(data, False, first_order))
+
+
+def read_history(data: bytes, name: str) -> list[Claim]:
+    """Claims from a history file; any unreadable claim makes the whole file unreadable."""
+    reader = _csv if _is_csv(name, data) else _jsonl
+    out = []
+    for rec in reader(data, True, 0):
+        if isinstance(rec, ClaimError):
+            raise HistoryError(f"{name}:{rec.input_line}: history claim {json.dumps(rec.claim_id)} cannot be read: {rec.error}")
+        out.append(rec)
+    return out
+

@@ -1,0 +1,139 @@
+"""Policy files -> parsed, checked models -> generated modules -> loaded checkers."""
+from __future__ import annotations
+
+import linecache
+import types
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from .checker import Unit, check
+from .compiler import compile_model
+from .diagnostics import Diagnostic, DiagnosticError, error
+from .model import Model
+from .parser import parse
+from .runtime import API_VERSION, RANK
+from .source import SourceFile, Span
+
+__all__ = ["default_policy_dir", "discover", "Workspace", "load_workspace", "load_module", "Checker"]
+
+SUFFIX = ".policy"
+
+
+def default_policy_dir() -> Path:
+    """The shipped policies: inside the installed package (wheel), else the repository's `policies/`."""
+    try:
+        packaged = resources.files("payrule") / "policies"
+        if packaged.is_dir():
+            return Path(str(packaged))
+    except (ModuleNotFoundError, NotADirectoryError):  # pragma: no cover
+        pass
+    return Path(__file__).resolve().parents[2] / "policies"
+
+
+def discover(root: Path) -> list[tuple[Path, str]]:
+    """Every `*.policy` under `root`, sorted, with the name it is reported under (`policies/x/y.policy`)."""
+    root = Path(root)
+    base = root.resolve()
+    return [(p, (Path(base.name) / p.resolve().relative_to(base)).as_posix()) for p in sorted(root.rglob("*" + SUFFIX)) if p.is_file()]
+
+
+@dataclass
+class Workspace:
+    """Policies read together: their sources, models (when every file checked clean) and findings."""
+
+    sources: dict[str, SourceFile]
+    models: dict[str, Model]
+    diagnostics: list[Diagnostic]
+    paths: dict[str, str]  # resolved path -> reported name
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity.value == "error"]
+
+    def model_for_file(self, path: str | Path) -> Model:
+        name = self.paths[str(Path(path).resolve())]
+        for m in self.models.values():
+            if m.path == name:
+                return m
+        raise KeyError(name)  # pragma: no cover
+
+
+def load_workspace(files: Iterable[tuple[Path, str]] = (), dirs: Iterable[Path] = (), texts: Sequence[SourceFile] = ()) -> Workspace:
+    """Parse and check policy files together; a file given twice is read once."""
+    entries: dict[str, tuple[Path | None, str]] = {}
+    for d in dirs:
+        if not Path(d).is_dir():
+            raise DiagnosticError([error(f"policy folder `{d}` does not exist", Span(str(d), 1, 1, 1, 1))])
+        for p, name in discover(Path(d)):
+            entries.setdefault(str(p.resolve()), (p, name))
+    for p, name in files:
+        entries.setdefault(str(Path(p).resolve()), (Path(p), name))
+    sources: dict[str, SourceFile] = {}
+    units: list[Unit] = []
+    diags: list[Diagnostic] = []
+    paths: dict[str, str] = {}
+    for key, (p, name) in sorted(entries.items(), key=lambda kv: kv[1][1]):
+        try:
+            src = SourceFile.read(p, name)  # type: ignore[arg-type]
+        except (OSError, UnicodeDecodeError) as exc:
+            diags.append(error(f"cannot read policy file: {exc.__class__.__name__}", Span(name, 1, 1, 1, 1), help=str(exc)))
+            continue
+        _add(src, sources, units, diags)
+        paths[key] = name
+    for src in texts:
+        _add(src, sources, units, diags)
+    if diags:
+        return Workspace(sources, {}, sorted(diags, key=lambda d: d.sort_key), paths)
+    result = check(units)
+    return Workspace(sources, result.models, result.diagnostics, paths)
+
+
+def _add(src: SourceFile, sources: dict, units: list, diags: list) -> None:
+    sources[src.name] = src
+    try:
+        units.append(Unit(src, parse(src)))
+    except DiagnosticError as exc:
+        diags.extend(exc.diagnostics)
+
+
+def load_module(text: str, model_id: str) -> types.ModuleType:
+    """Execute generated source in a fresh module (never in shared globals); tracebacks show its lines."""
+    filename = f"<payrule {model_id}>"
+    linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
+    module = types.ModuleType(f"payrule_generated_{model_id.replace('-', '_')}")
+    module.__file__ = filename
+    exec(compile(text, filename, "exec"), module.__dict__)
+    if module.RUNTIME_API != API_VERSION:  # pragma: no cover - modules compiled by another payrule
+        raise RuntimeError(f"{model_id} was compiled for runtime API {module.RUNTIME_API}, this is {API_VERSION}")
+    return module
+
+
+class Checker:
+    """A loaded policy module, ready to decide lines."""
+
+    def __init__(self, module: types.ModuleType):
+        self.module = module
+        self.policy_id: str = module.POLICY_ID
+        self.payer: str | None = module.PAYER
+        self.rules = module.RULES
+        self.claim_rules = tuple(r for r in self.rules if r.scope == "claim")
+        self.same_day_sets = module.SAME_DAY_SETS
+        self.earlier_sets = module.EARLIER_SETS
+        self.session_sets = module.SESSION_SETS
+        self._by_code: dict[str, tuple] = {}
+
+    @classmethod
+    def from_model(cls, model: Model) -> "Checker":
+        return cls(load_module(compile_model(model), model.id))
+
+    def rules_for(self, code: str) -> tuple:
+        """The line rules whose guard admits `code`, in rule order."""
+        hit = self._by_code.get(code)
+        if hit is None:
+            hit = tuple(r for r in self.rules if r.scope == "line" and (r.guard is None or code in r.guard))
+            self._by_code[code] = hit
+        return hit
+
+    rank = staticmethod(RANK.__getitem__)

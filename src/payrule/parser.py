@@ -1,0 +1,320 @@
+"""Policy text -> lark parse tree -> AST. Lark's errors become diagnostics an analyst can act on."""
+from __future__ import annotations
+
+import re
+
+from lark import Token, Transformer, Tree, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from . import ast
+from .diagnostics import DiagnosticError, did_you_mean, error
+from .grammar import expected_words, keyword_of, parser
+from .source import SourceFile, Span
+
+__all__ = ["parse", "parse_text", "decode_string"]
+
+
+def parse(source: SourceFile) -> ast.Policy:
+    """Parse one policy file; raises DiagnosticError with a located, hinted message."""
+    comments: list[Token] = []
+    try:
+        tree = parser().parse(source.text) if not comments else None
+    except UnexpectedInput as exc:
+        raise DiagnosticError([_syntax_diagnostic(source, exc)]) from None
+    try:
+        policy = _ToAst(source).transform(tree)
+    except VisitError as exc:  # errors raised inside the transformer arrive wrapped
+        if isinstance(exc.orig_exc, DiagnosticError):
+            raise exc.orig_exc from None
+        raise
+    return ast.Policy(policy.id, policy.title, policy.statements, _comments(source), policy.span)
+
+
+def parse_text(text: str, name: str = "<policy>") -> ast.Policy:
+    return parse(SourceFile(name, text))
+
+
+_COMMENT = re.compile(r'"(?:[^"\\\n\r]|\\.)*"|(#[^\n]*)')
+
+
+def _comments(source: SourceFile) -> tuple[ast.Comment, ...]:
+    """Comments with positions, for the formatter (strings are skipped so a `#` inside one is not one)."""
+    out = []
+    for n, text in enumerate(source.lines, 1):
+        for m in _COMMENT.finditer(text):
+            if m.group(1):
+                col = m.start(1) + 1
+                out.append(ast.Comment(m.group(1).rstrip("\r"), source.span(n, col, n, col + len(m.group(1)))))
+    return tuple(out)
+
+
+# ---- syntax errors -----------------------------------------------------------------------------
+
+
+def _syntax_diagnostic(source: SourceFile, exc: UnexpectedInput):
+    if isinstance(exc, UnexpectedToken):
+        tok = exc.token
+        expected = set(exc.expected) | ({"$END"} if _can_end(exc) else set())
+        if tok.type == "$END":
+            line, col = _end_position(source)
+            return error(
+                "unexpected end of file",
+                source.span(line, col),
+                help=f"expected {expected_words(expected)}",
+            )
+        width = max(1, len(str(tok)))
+        span = source.span(tok.line, tok.column, tok.line, tok.column + width)
+        hint = None
+        if tok.type in ("NAME", "CODE", "INT"):
+            words = [w for t in expected for w in keyword_of(t)]
+            hint = did_you_mean(str(tok), words)
+        what = f"unexpected `{tok}`"
+        help_ = f"expected {expected_words(expected)}"
+        if hint:
+            help_ = f"{hint} ({help_})"
+        if "COLON" in expected and len(expected) == 1:
+            help_ = "a rule's name is followed by `:`, as in `rule frequency: deny line when ...`"
+        return error(what, span, help=help_)
+    if isinstance(exc, UnexpectedCharacters):
+        line, col = exc.line, exc.column
+        text = source.line_text(line)
+        ch = text[col - 1] if 0 < col <= len(text) else ""
+        span = source.span(line, col)
+        if ch == '"':
+            return error(
+                "unclosed string",
+                source.span(line, col, line, len(text) + 1),
+                help='close the string with `"` on the same line; write `\\"` for a quote inside it',
+            )
+        if ch == "'":
+            return error("strings use double quotes", span, help="write \"...\" instead of '...'")
+        allowed = set(exc.allowed or ())
+        shown = ch if ch.strip() else repr(ch)
+        return error(f"unexpected character `{shown}`", span, help=f"expected {expected_words(allowed)}")
+    if isinstance(exc, UnexpectedEOF):  # pragma: no cover - LALR reports $END as UnexpectedToken
+        line, col = _end_position(source)
+        return error("unexpected end of file", source.span(line, col), help=f"expected {expected_words(set(exc.expected))}")
+    raise exc  # pragma: no cover
+
+
+def _can_end(exc: UnexpectedToken) -> bool:
+    try:
+        return "$END" in exc.interactive_parser.accepts()
+    except Exception:  # pragma: no cover - defensive: accepts() replays the parser
+        return False
+
+
+def _end_position(source: SourceFile) -> tuple[int, int]:
+    lines = source.lines
+    n = len(lines)
+    while n > 1 and not lines[n - 1].strip():
+        n -= 1
+    return n, len(lines[n - 1].rstrip()) + 1 if lines else 1
+
+
+# ---- strings -----------------------------------------------------------------------------------
+
+_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
+_ESCAPE = re.compile(r"\\(u[0-9A-Fa-f]{4}|.)", re.S)
+
+
+def decode_string(raw: str, span: Span | None = None) -> str:
+    """Decode the text between the quotes: `\\"`, `\\\\`, `\\n`, `\\t` and `\\uXXXX`."""
+
+    def sub(m: re.Match) -> str:
+        esc = m.group(1)
+        if esc in _ESCAPES:
+            return _ESCAPES[esc]
+        if esc.startswith("u") and len(esc) == 5:
+            return chr(int(esc[1:], 16))
+        if span is None:
+            raise ValueError(esc)
+        col = span.col + 1 + m.start()
+        raise DiagnosticError([
+            error(
+                f"unknown escape `\\{esc}` in a string",
+                Span(span.path, span.line, col, span.line, col + 2),
+                help='write `\\\\` for a backslash; the escapes are \\" \\\\ \\n \\t and \\uXXXX',
+            )
+        ])
+
+    return _ESCAPE.sub(sub, raw)
+
+
+# ---- tree -> AST -------------------------------------------------------------------------------
+
+
+def _keywords(children):
+    return [c for c in children if not (isinstance(c, Token) and c.type not in ("NAME", "CODE", "INT", "STRING", "CMP", "SET_KIND", "ACTION", "SCOPE"))]
+
+
+@v_args(meta=True)
+class _ToAst(Transformer):
+    def __init__(self, source: SourceFile):
+        super().__init__(visit_tokens=False)
+        self.src = source
+
+    # helpers
+    def _span(self, meta) -> Span:
+        return Span(self.src.name, meta.line, meta.column, meta.end_line, meta.end_column)
+
+    def _tspan(self, tok: Token) -> Span:
+        return Span(self.src.name, tok.line, tok.column, tok.end_line, tok.end_column)
+
+    def _ident(self, tok: Token) -> ast.Ident:
+        return ast.Ident(str(tok), self._tspan(tok))
+
+    def _text(self, tok: Token) -> ast.Text:
+        raw = str(tok)[1:-1]
+        sp = self._tspan(tok)
+        return ast.Text(decode_string(raw, sp), raw, sp)
+
+    def _num(self, tok: Token) -> ast.Number:
+        return ast.Number(int(tok), self._tspan(tok))
+
+    @staticmethod
+    def _of(children, *types):
+        return [c for c in children if isinstance(c, Token) and c.type in types]
+
+    # top level
+    def start(self, meta, children):
+        return children[0]
+
+    def policy(self, meta, children):
+        name = self._of(children, "NAME")[0]
+        title = self._of(children, "STRING")[0]
+        stmts = tuple(c for c in children if not isinstance(c, Token))
+        return ast.Policy(self._ident(name), self._text(title), stmts, (), self._span(meta))
+
+    def payer(self, meta, children):
+        tok = children[1]
+        value = self._text(tok).value if tok.type == "STRING" else str(tok)
+        return ast.Payer(ast.Ident(value, self._tspan(tok)), self._span(meta))
+
+    def include(self, meta, children):
+        return ast.Include(self._ident(children[1]), self._span(meta))
+
+    def source(self, meta, children):
+        return ast.Source(self._ident(children[1]), self._text(children[2]), self._span(meta))
+
+    def set_decl(self, meta, children):
+        kind = str(children[0])
+        members = tuple(c for c in children[3:] if not isinstance(c, Token))
+        return ast.SetDecl(kind, self._ident(children[1]), members, self._span(meta))  # type: ignore[arg-type]
+
+    def code(self, meta, children):
+        return ast.Value(str(children[0]), False, self._tspan(children[0]))
+
+    def text(self, meta, children):
+        t = self._text(children[0])
+        return ast.Value(t.value, True, t.span)
+
+    def range(self, meta, children):
+        return ast.Range(children[0], children[2], self._span(meta))
+
+    def rule(self, meta, children):
+        rid = self._ident(children[1])
+        action, scope = str(children[3]), str(children[4])
+        cond = children[6]
+        message = cite = None
+        for extra in children[7:]:
+            if isinstance(extra, ast.Text):
+                message = extra
+            elif isinstance(extra, ast.Ident):
+                cite = extra
+        return ast.Rule(rid, action, scope, cond, message, cite, self._span(meta))  # type: ignore[arg-type]
+
+    def message(self, meta, children):
+        return self._text(children[1])
+
+    def citation(self, meta, children):
+        return self._ident(children[1])
+
+    # conditions
+    def or_cond(self, meta, children):
+        return ast.Or(tuple(c for c in children if not isinstance(c, Token)), self._span(meta))
+
+    def and_cond(self, meta, children):
+        return ast.And(tuple(c for c in children if not isinstance(c, Token)), self._span(meta))
+
+    def negation(self, meta, children):
+        return ast.Not(children[1], self._span(meta))
+
+    def group(self, meta, children):
+        return children[1]
+
+    def code_in(self, meta, children):
+        return ast.CodeIn(self._ident(children[2]), False, self._span(meta))
+
+    def code_not_in(self, meta, children):
+        return ast.CodeIn(self._ident(children[3]), True, self._span(meta))
+
+    def code_is(self, meta, children):
+        tok = children[2]
+        return ast.CodeIs(ast.Value(str(tok), False, self._tspan(tok)), self._span(meta))
+
+    def _has(self, meta, children, negated: bool):
+        field = self._ident(children[1])
+        value = set_ = None
+        if len(children) == 3:
+            tok = children[2]
+            if tok.type == "STRING":
+                t = self._text(tok)
+                value = ast.Value(t.value, True, t.span)
+            else:
+                value = ast.Value(str(tok), False, self._tspan(tok))
+        elif len(children) == 4:
+            set_ = self._ident(children[3])
+        return ast.Has(field, negated, value, set_, self._span(meta))
+
+    def has(self, meta, children):
+        return self._has(meta, children, False)
+
+    has_value = has_in = has
+
+    def lacks(self, meta, children):
+        return self._has(meta, children, True)
+
+    lacks_value = lacks_in = lacks
+
+    def compare(self, meta, children):
+        return ast.Compare(self._ident(children[0]), str(children[1]), self._num(children[2]), False, self._span(meta))  # type: ignore[arg-type]
+
+    def compare_distinct(self, meta, children):
+        return ast.Compare(self._ident(children[1]), str(children[2]), self._num(children[3]), True, self._span(meta))  # type: ignore[arg-type]
+
+    def same_day(self, meta, children):
+        earlier = any(isinstance(c, Token) and c.type == "EARLIER" for c in children)
+        name = self._of(children, "NAME")[0]
+        sharing = lacking = None
+        for c in children:
+            if isinstance(c, Tree) and c.data == "sharing":
+                sharing = self._ident(c.children[2])
+            elif isinstance(c, Tree) and c.data == "lacking":
+                lacking = self._ident(c.children[1])
+        return ast.SameDay(self._ident(name), earlier, sharing, lacking, self._span(meta))
+
+    def sharing(self, meta, children):
+        return Tree("sharing", children, meta)
+
+    def lacking(self, meta, children):
+        return Tree("lacking", children, meta)
+
+    def session_limit(self, meta, children):
+        count = self._num(children[2])
+        set_ = self._ident(children[3])
+        return ast.SessionLimit(count, set_, children[5], self._span(meta))
+
+    def window(self, meta, children):
+        unit = str(children[2].children[0]) if isinstance(children[2], Tree) else str(children[2])
+        unit = "days" if unit.startswith("day") else "months"
+        return ast.Window(unit, self._num(children[1]), self._span(meta))  # type: ignore[arg-type]
+
+    def unit(self, meta, children):
+        return children[0]
+
+    def calendar_year(self, meta, children):
+        return ast.Window("calendar year", None, self._span(meta))
+
+    def spacing(self, meta, children):
+        return ast.Spacing(self._num(children[2]), self._ident(children[7]), self._span(meta))

@@ -1,0 +1,344 @@
+"""The small runtime that generated checkers import: claim lines, the per-patient state the rules look
+back on, and the helpers behind each condition. Standard library only.
+
+Dates are proleptic ordinals (`date.toordinal()`) so that windows are integer comparisons.
+"""
+from __future__ import annotations
+
+import re
+from bisect import bisect_left, bisect_right, insort
+from datetime import date
+from typing import Callable, NamedTuple
+
+__all__ = [
+    "API_VERSION",
+    "Claim",
+    "CodeSet",
+    "Group",
+    "Line",
+    "Rule",
+    "first_in",
+    "first_prefix",
+    "first_stem",
+    "iso",
+    "iso_list",
+    "nth",
+    "same_day_hit",
+    "session_limit",
+    "spacing",
+]
+
+API_VERSION = 1
+DENY, REVIEW, APPROVE = "deny", "review", "approve"
+RANK = {APPROVE: 0, REVIEW: 1, DENY: 2}
+
+
+class Claim:
+    """A readable claim. `order` is its position in the input; history claims have `history=True`."""
+
+    __slots__ = ("claim_id", "patient_id", "payer", "payer_key", "lines", "input_line", "order", "history", "extra")
+
+    def __init__(self, claim_id, patient_id, payer, lines, input_line=0, order=0, history=False, extra=None):
+        self.claim_id = claim_id
+        self.patient_id = patient_id
+        self.payer = payer
+        self.payer_key = payer.strip().lower()
+        self.lines = lines
+        self.input_line = input_line
+        self.order = order
+        self.history = history
+        self.extra = extra or {}
+
+
+class Line:
+    """One service line.
+
+    `lists[field]` holds the field's values in the contract's normal form, distinct, blanks dropped;
+    `raw[field]` the same values as written (trimmed). `decision` is filled in as lines are decided.
+    """
+
+    __slots__ = ("claim", "no", "date", "code", "code_raw", "units", "lists", "raw", "extra", "decision", "reasons")
+
+    def __init__(self, claim, no, date_ord, code, units, lists, raw, extra=None, code_raw=None):
+        self.claim = claim
+        self.no = no
+        self.date = date_ord
+        self.code = code
+        self.code_raw = code_raw if code_raw is not None else code
+        self.units = units
+        self.lists = lists
+        self.raw = raw
+        self.extra = extra or {}
+        self.decision = None
+        self.reasons = ()
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return f"<Line {self.claim.claim_id}#{self.no} {self.code} {iso(self.date)}>"
+
+
+class Rule(NamedTuple):
+    """One compiled rule: where it comes from, what it does, and its function `fn(line, group)`,
+    which returns the reason's message when the rule fires and None otherwise. `guard` is the code
+    set the rule's condition starts with (`code in SET`), or None; it lets the engine skip rules
+    that cannot fire on a line's code."""
+
+    policy: str
+    id: str
+    outcome: str
+    scope: str
+    source: str
+    fn: Callable
+    guard: object
+
+
+class CodeSet:
+    """Codes listed one by one plus ranges `lo..hi` (a range holds codes of the bounds' shape:
+    digits where the bounds have digits, letters where they have letters)."""
+
+    __slots__ = ("codes", "ranges", "_memo")
+
+    def __init__(self, codes, ranges):
+        self.codes = frozenset(codes)
+        self.ranges = tuple(ranges)
+        self._memo: dict[str, bool] = {}
+
+    def __contains__(self, code) -> bool:
+        hit = self._memo.get(code)
+        if hit is None:
+            hit = code in self.codes or any(
+                lo <= code <= hi and _shape(code) == _shape(lo) for lo, hi in self.ranges
+            )
+            self._memo[code] = hit
+        return hit
+
+
+def _shape(code: str) -> str:
+    return "".join("9" if c.isdigit() else "A" for c in code)
+
+
+# ---- value matching ----------------------------------------------------------------------------
+
+_WORD = re.compile(r"[^\W_]+")
+
+
+def first_in(values, members):
+    """The first value that is a member, or None."""
+    for v in values:
+        if v in members:
+            return v
+    return None
+
+
+def first_prefix(values, prefixes):
+    """The first value starting with one of `prefixes` (a tuple), or None."""
+    for v in values:
+        if v.startswith(prefixes):
+            return v
+    return None
+
+
+def first_stem(values, stems):
+    """The first value one of whose words (runs of letters or digits) starts with a stem, or None.
+    `stems` are case-folded; matching ignores case."""
+    for v in values:
+        for w in _WORD.findall(v.casefold()):
+            if w.startswith(stems):
+                return v
+    return None
+
+
+# ---- dates -------------------------------------------------------------------------------------
+
+_ISO: dict[int, str] = {}
+
+
+def iso(ordinal: int) -> str:
+    s = _ISO.get(ordinal)
+    if s is None:
+        s = _ISO[ordinal] = date.fromordinal(ordinal).isoformat()
+    return s
+
+
+def iso_list(ordinals) -> str:
+    return ", ".join(iso(o) for o in ordinals)
+
+
+def nth(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, 11th, 21st..."""
+    if 10 <= n % 100 <= 20:
+        suffix = "th"
+    else:
+        suffix = {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _sub_months(d: date, months: int) -> date:
+    y, m = divmod(d.year * 12 + d.month - 1 - months, 12)
+    return _clamped(y, m + 1, d.day)
+
+
+def _add_months(d: date, months: int) -> date:
+    y, m = divmod(d.year * 12 + d.month - 1 + months, 12)
+    return _clamped(y, m + 1, d.day)
+
+
+def _clamped(y: int, m: int, day: int) -> date:
+    while True:
+        try:
+            return date(y, m, day)
+        except ValueError:
+            day -= 1
+
+
+_LOWER: dict[tuple, int] = {}
+
+
+def window_floor(d: int, unit: str, size: int) -> int:
+    """The exclusive lower bound of the window ending on day `d`: a session on day p counts when
+    floor < p < d. "N months" is calendar months (2024-02-29 minus 12 months is 2023-02-28)."""
+    key = (d, unit, size)
+    lo = _LOWER.get(key)
+    if lo is None:
+        if unit == "days":
+            lo = d - size
+        elif unit == "months":
+            lo = _sub_months(date.fromordinal(d), size).toordinal()
+        else:  # calendar year
+            lo = date(date.fromordinal(d).year, 1, 1).toordinal() - 1
+        _LOWER[key] = lo
+    return lo
+
+
+def _next_eligible(key_session: int, unit: str, size: int) -> int:
+    """The first day whose window no longer holds `key_session`."""
+    if unit == "days":
+        return key_session + size
+    if unit == "months":
+        c = _add_months(date.fromordinal(key_session), size).toordinal()
+        while window_floor(c, unit, size) < key_session:
+            c += 1
+        return c
+    return date(date.fromordinal(key_session).year + 1, 1, 1).toordinal()
+
+
+class LimitHit(NamedTuple):
+    n: int  # this line's session would be the n-th in the window
+    limit: int
+    dates: tuple  # the earlier sessions counted
+    next_date: int  # first date a session would be within the limit again
+    year: int
+
+
+class SpacingHit(NamedTuple):
+    last_date: int
+    days: int
+    min_days: int
+    next_date: int
+
+
+class SameDayHit(NamedTuple):
+    other: Line
+    shared: str
+
+
+def session_limit(g: "Group", ln: Line, set_name: str, limit: int, unit: str, size: int):
+    """LimitHit when this line's session would be more than `limit` in the window, else None."""
+    dates = g.sessions[set_name]
+    d = ln.date
+    hi = bisect_left(dates, d)
+    if hi < limit:
+        return None
+    lo = bisect_right(dates, window_floor(d, unit, size), 0, hi)
+    prior = hi - lo
+    if prior < limit:
+        return None
+    counted = tuple(dates[lo:hi])
+    nxt = _next_eligible(counted[prior - limit], unit, size)
+    return LimitHit(prior + 1, limit, counted, nxt, date.fromordinal(d).year)
+
+
+def spacing(g: "Group", ln: Line, set_name: str, min_days: int):
+    """SpacingHit when the last earlier session is fewer than `min_days` days before this line."""
+    dates = g.sessions[set_name]
+    hi = bisect_left(dates, ln.date)
+    if not hi:
+        return None
+    last = dates[hi - 1]
+    days = ln.date - last
+    if days >= min_days:
+        return None
+    return SpacingHit(last, days, min_days, last + min_days)
+
+
+def same_day_hit(others, ln: Line, sharing: str | None = None, lacking: str | None = None):
+    """The first other line (in decision order) meeting the qualifier, as a SameDayHit, or None."""
+    for o in others:
+        if sharing is not None:
+            mine = ln.lists.get(sharing, ())
+            theirs = o.lists.get(sharing, ())
+            for v in mine:
+                if v in theirs:
+                    return SameDayHit(o, v)
+            continue
+        if lacking is not None and o.lists.get(lacking):
+            continue
+        return SameDayHit(o, "")
+    return None
+
+
+# ---- per patient and payer state ---------------------------------------------------------------
+
+
+class Group:
+    """What the rules of one patient and payer look back on.
+
+    - `same_day(ln, S)`: every other line that day with a code in S, claims and history alike,
+      whatever its decision;
+    - `earlier_same_day(ln, S)`: lines in S that day already decided and not denied, and history;
+    - `sessions[S]`: the sorted dates with a line in S not denied (or from history).
+    """
+
+    __slots__ = ("_day", "_earlier", "sessions", "_session_sets", "_earlier_sets")
+
+    def __init__(self, lines, history, same_day_sets, earlier_sets, session_sets):
+        self._day: dict[str, dict[int, list]] = {}
+        for name, members in same_day_sets.items():
+            idx: dict[int, list] = {}
+            for ln in history:
+                if ln.code in members:
+                    idx.setdefault(ln.date, []).append(ln)
+            for ln in lines:
+                if ln.code in members:
+                    idx.setdefault(ln.date, []).append(ln)
+            self._day[name] = idx
+        self._earlier: dict[str, dict[int, list]] = {}
+        self._earlier_sets = tuple(earlier_sets.items())
+        for name, members in self._earlier_sets:
+            idx = {}
+            for ln in history:
+                if ln.code in members:
+                    idx.setdefault(ln.date, []).append(ln)
+            self._earlier[name] = idx
+        self.sessions: dict[str, list] = {}
+        self._session_sets = tuple(session_sets.items())
+        for name, members in self._session_sets:
+            self.sessions[name] = sorted({ln.date for ln in history if ln.code in members})
+
+    def same_day(self, ln: Line, set_name: str):
+        return [o for o in self._day[set_name].get(ln.date, ()) if o is not ln]
+
+    def earlier_same_day(self, ln: Line, set_name: str):
+        return self._earlier[set_name].get(ln.date, ())
+
+    def record(self, ln: Line) -> None:
+        """Count a line that was not denied toward later lines' limits."""
+        code = ln.code
+        for name, members in self._earlier_sets:
+            if code in members:
+                self._earlier[name].setdefault(ln.date, []).append(ln)
+        for name, members in self._session_sets:
+            if code in members:
+                dates = self.sessions[name]
+                i = bisect_left(dates, ln.date)
+                if i == len(dates) or dates[i] != ln.date:
+                    insort(dates, ln.date)
