@@ -314,7 +314,7 @@ class _Checker:
         found = sets.get(ident.value)
         if found is None:
             hint = did_you_mean(ident.value, sets)
-            what = f"{want} set" if want else "set"
+            what = {"codes": "code set", "diagnoses": "diagnosis set", "stems": "stem set", "names": "name set"}.get(want or "", "set")
             self.diags.append(error(f"unknown {what} `{ident.value}`", ident.span,
                                     help=hint or f"declare it, e.g. `{want or 'codes'} {ident.value} = ...`"))
             return None

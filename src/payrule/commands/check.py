@@ -1,0 +1,84 @@
+"""`payrule check`: decide claims with the policies."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ..api import PolicySet
+from ..claims import ClaimError, HistoryError, read_claims, read_history
+from ..engine import decide, decision_json
+from ..loader import default_policy_dir
+from ._common import EXIT_CLAIM_ERRORS, EXIT_OK, read_input, usage_error
+
+NAME = "check"
+HELP = "decide claims with the policies"
+DESCRIPTION = "Decide claims (JSON Lines or CSV) with the policies; print one decision or error object per claim, in input order."
+
+
+def add_arguments(c) -> None:
+    c.add_argument("claims", nargs="*", metavar="CLAIMS", help="claims files (JSON Lines or CSV); standard input when none")
+    c.add_argument("--history", metavar="FILE", help="earlier claims that count as already paid; not decided, not printed")
+    c.add_argument("--policies", metavar="DIR", action="append", help="policy folder (default: the shipped policies); may repeat")
+    c.add_argument("--format", choices=("jsonl", "table"), default="jsonl", help="jsonl (default) or a table for people")
+    c.add_argument("-o", "--output", metavar="FILE", help="write decisions here instead of standard output")
+
+
+def run(args) -> int:
+    dirs = [Path(d) for d in (args.policies or [default_policy_dir()])]
+    policies = PolicySet.load(dirs)
+    history = []
+    if args.history:
+        try:
+            history = read_history(read_input(args.history), args.history)
+        except OSError as exc:
+            return usage_error(f"cannot read history file {args.history}: {exc.strerror or exc}")
+        except HistoryError as exc:
+            return usage_error(str(exc))
+    records = []
+    files = args.claims or ["-"]
+    for path in files:
+        try:
+            data = read_input(path)
+        except OSError as exc:
+            return usage_error(f"cannot read claims file {path}: {exc.strerror or exc}")
+        recs = read_claims(data, path if path != "-" else "<stdin>", first_order=len(records))
+        if len(files) > 1:
+            recs = [ClaimError(r.claim_id, f"{path}: {r.error}", r.input_line) if isinstance(r, ClaimError) else r for r in recs]
+        records.extend(recs)
+    decided = decide(policies.checkers, records, history)
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    try:
+        if args.format == "table":
+            out.write(format_table(decided))
+        else:
+            write = out.write
+            for d in decided:
+                write(json.dumps(decision_json(d), ensure_ascii=False))
+                write("\n")
+    finally:
+        if args.output:
+            out.close()
+    return EXIT_CLAIM_ERRORS if any(isinstance(d, ClaimError) for d in decided) else EXIT_OK
+
+
+def format_table(decided) -> str:
+    """Decisions for people: one row per line, reasons beneath, a count at the end."""
+    rows = []
+    counts = {"approve": 0, "review": 0, "deny": 0, "error": 0}
+    for d in decided:
+        obj = decision_json(d)
+        if "error" in obj:
+            counts["error"] += 1
+            rows.append(f"{obj['claim_id'] or '-':<12} {'':>4} {'':<6} {'ERROR':<8} input line {obj['input_line']}: {obj['error']}")
+            continue
+        counts[obj["decision"]] += 1
+        for ln in obj["lines"]:
+            rows.append(f"{obj['claim_id']:<12} {ln['line']:>4} {ln['code']:<6} {ln['decision'].upper()}")
+            for r in ln["reasons"]:
+                rows.append(f"{'':<12} {'':>4} {'':<6} {'':<8} {r['outcome']}: {r['message']} [{r['policy']}/{r['rule']}, {r['source']}]")
+    head = f"{'CLAIM':<12} {'LINE':>4} {'CODE':<6} DECISION"
+    total = ", ".join(f"{n} {k}" for k, n in counts.items())
+    return "\n".join([head, *rows, "", f"{sum(counts.values())} claims: {total}", ""])
+
+

@@ -1,0 +1,88 @@
+"""Shared fixtures: the shipped policies, a claim builder, and the CLI run in-process."""
+from __future__ import annotations
+
+import io
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from payrule import PolicySet
+from payrule.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+POLICIES = ROOT / "policies"
+CONFORMANCE = ROOT.parent / "shared" / "conformance"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-golden", action="store_true", help="rewrite tests/golden/*.py from the compiler")
+
+
+@pytest.fixture(scope="session")
+def shipped() -> PolicySet:
+    """The shipped policies, loaded once."""
+    return PolicySet.load([POLICIES])
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def objects(self) -> list[dict]:
+        return [json.loads(l) for l in self.out.splitlines() if l.strip()]
+
+
+@pytest.fixture
+def cli(monkeypatch, capsys):
+    """Run `payrule ARGS...` in-process: returns exit code, stdout, stderr (stdin from `stdin=`)."""
+
+    def run(*args: str, stdin: bytes = b"") -> CliResult:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8"))
+        code = main([str(a) for a in args])
+        cap = capsys.readouterr()
+        return CliResult(code, cap.out, cap.err)
+
+    return run
+
+
+def tpi(line=1, date="2025-03-01", code="20552", muscles=("left upper trapezius", "left levator scapulae"),
+        substances=("lidocaine",), **extra) -> dict:
+    """A TPI line that passes every common rule unless told otherwise (None drops a field)."""
+    out = {"line": line, "date": date, "code": code}
+    if muscles is not None:
+        out["muscles"] = list(muscles)
+    if substances is not None:
+        out["substances"] = list(substances)
+    out.update(extra)
+    return out
+
+
+def claim(claim_id, *lines, patient="P1", payer="medicare", diagnoses=("M79.18",), **extra) -> dict:
+    out = {"claim_id": claim_id, "patient_id": patient, "payer": payer}
+    if diagnoses is not None:
+        out["diagnoses"] = list(diagnoses)
+    out["lines"] = list(lines)
+    out.update(extra)
+    return out
+
+
+def decisions(results: list[dict]) -> dict:
+    """{claim_id: {line: decision}} (errors as {"error": text})."""
+    out = {}
+    for r in results:
+        if "error" in r:
+            out[r["claim_id"]] = {"error": r["error"]}
+        else:
+            out[r["claim_id"]] = {ln["line"]: ln["decision"] for ln in r["lines"]}
+    return out
+
+
+def fired(results: list[dict]) -> dict:
+    """{(claim_id, line): [rule ids that fired, in order]}."""
+    return {(r["claim_id"], ln["line"]): [x["rule"] for x in ln["reasons"]] for r in results if "lines" in r for ln in r["lines"]}
