@@ -72,6 +72,21 @@ class RuleEmitter:
             return PyCode(f"_rt.first_prefix({values}, {py_literal((v,))})")
         return PyCode(f"_rt.first_in({values}, {py_literal(frozenset((v,)))})")
 
+    @staticmethod
+    def _values(c: ast.Has) -> PyCode:
+        return PyCode(f"ln.lists[{py_literal(field_name(c.field.value) or c.field.value)}]")
+
+    @staticmethod
+    def _exact(c: ast.Has) -> PyCode | None:
+        """`has F VALUE` on a field compared exactly: the value's literal, in the field's normal form."""
+        from .claims import normal
+
+        fname = field_name(c.field.value) or c.field.value
+        form = LIST_FIELDS.get(fname)
+        if c.value is None or form in (None, "diagnosis"):
+            return None
+        return py_literal(normal(form, c.value.text))
+
     def _others(self, c: ast.SameDay) -> PyCode:
         fn = "g.earlier_same_day" if c.earlier else "g.same_day"
         return PyCode(f"{fn}(ln, {py_literal(c.set.value)})")
@@ -109,6 +124,8 @@ class RuleEmitter:
             case ast.Has(negated=neg, value=None, set=None):
                 fname = py_literal(field_name(c.field.value) or c.field.value)
                 return PyCode(f"(not ln.lists[{fname}])" if neg else f"bool(ln.lists[{fname}])")
+            case ast.Has(negated=neg, value=v, set=None) if self._exact(c):
+                return PyCode(f"({self._exact(c)} {'not in' if neg else 'in'} {self._values(c)})")
             case ast.Has(negated=neg):
                 return PyCode(f"({self._first(c)} {'is' if neg else 'is not'} None)")
             case ast.Compare(field=f, op=op, value=v, distinct=True):
@@ -123,6 +140,32 @@ class RuleEmitter:
                 return PyCode(f"({self._spacing_call(c)} is not None)")
             case _:  # pragma: no cover
                 assert_never(c)
+
+    _FLIP = {">": "<=", ">=": "<", "<": ">=", "<=": ">", "=": "!=", "!=": "="}
+
+    def negated(self, c: ast.Cond) -> PyCode:
+        """`not c`, written the way a person would (flipped comparisons, `is None`)."""
+        match c:
+            case ast.Not(item=item):
+                return self.expr(item)
+            case ast.CodeIn(set=s, negated=neg):
+                return PyCode(f"(ln.code {'in' if neg else 'not in'} {self.S(s.value)})")
+            case ast.CodeIs(code=code):
+                return PyCode(f"(ln.code != {py_literal(code.text.upper())})")
+            case ast.Has(negated=neg, set=None):
+                return self.expr(ast.Has(c.field, not neg, c.value))
+            case ast.Has(negated=neg):
+                return PyCode(f"({self._first(c)} {'is not' if neg else 'is'} None)")
+            case ast.Compare(op=op):
+                return self.expr(ast.Compare(c.field, self._FLIP[op], c.value, c.distinct))  # type: ignore[arg-type]
+            case ast.SameDay():
+                return PyCode(f"({self._same_day_call(c)} is None)")
+            case ast.SessionLimit():
+                return PyCode(f"({self._limit_call(c)} is None)")
+            case ast.Spacing():
+                return PyCode(f"({self._spacing_call(c)} is None)")
+            case _:
+                return PyCode(f"(not {self.expr(c)})")
 
     # -- the rule body ----------------------------------------------------------------------------
     def _fact(self, call: PyCode, names: dict[str, str]) -> None:
@@ -165,7 +208,7 @@ class RuleEmitter:
                     if isinstance(c, ast.Compare) and c.distinct:
                         fname = field_name(c.field.value) or c.field.value
                         self.facts.setdefault(f"distinct_{fname}", PyCode(f"str(len(ln.lists[{py_literal(fname)}]))"))
-                    self.lines.append(f"if not {self.expr(c)}:")
+                    self.lines.append(f"if {_bare(self.negated(c))}:")
                     self.lines.append("    return None")
         self.lines.append(f"return {self.message()}")
         return self.lines
@@ -186,6 +229,19 @@ class RuleEmitter:
         if len(parts) == 1 and not isinstance(segs[0], Placeholder):
             return PyCode(parts[0])
         return PyCode("".join(["''.join((", ", ".join(parts), ",))"]))
+
+
+def _bare(code: PyCode) -> PyCode:
+    """Drop one pair of outer parentheses when they wrap the whole expression."""
+    if code.startswith("(") and code.endswith(")"):
+        depth = 0
+        for i, ch in enumerate(code):
+            depth += ch == "("
+            depth -= ch == ")"
+            if depth == 0 and i < len(code) - 1:
+                return code
+        return PyCode(code[1:-1])
+    return code
 
 
 def rule_body(model: Model, set_idents: dict[str, PyCode], rule: CheckedRule) -> list[PyCode]:

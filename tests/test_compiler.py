@@ -1,0 +1,121 @@
+"""The compiler: golden files of generated code, what generated modules import, and the self-check.
+
+Regenerate the golden files with `pytest tests/test_compiler.py --update-golden` and review the diff as code.
+"""
+from __future__ import annotations
+
+import ast as pyast
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import POLICIES, ROOT, claim, tpi
+from payrule.compiler import compile_model
+from payrule.engine import decide, decision_json
+from payrule.loader import Checker, load_module, load_workspace
+from payrule.claims import read_claims
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def _golden_models():
+    ws = load_workspace(dirs=[POLICIES, GOLDEN])
+    assert not ws.errors, ws.errors
+    return ws
+
+
+CASES = {
+    "common_tpi": "common-tpi",
+    "medicare_tpi": "medicare-tpi",
+    "aetna_tpi": "aetna-tpi",
+    "constructs": "golden-constructs",
+}
+
+
+@pytest.mark.parametrize("stem", sorted(CASES))
+def test_golden(stem, request):
+    ws = _golden_models()
+    text = compile_model(ws.models[CASES[stem]])
+    path = GOLDEN / f"{stem}.py"
+    if request.config.getoption("--update-golden"):
+        path.write_text(text, encoding="utf-8")
+    assert path.exists(), f"no golden file {path.name}: run pytest --update-golden"
+    assert text == path.read_text(encoding="utf-8"), f"generated code for {stem} changed: review, then --update-golden"
+
+
+@pytest.mark.parametrize("stem", sorted(CASES))
+def test_generated_modules_import_only_the_runtime(stem):
+    tree = pyast.parse((GOLDEN / f"{stem}.py").read_text(encoding="utf-8"))
+    imports = []
+    for node in pyast.walk(tree):
+        if isinstance(node, pyast.Import):
+            imports += [a.name for a in node.names]
+        elif isinstance(node, pyast.ImportFrom):
+            imports.append(f"{node.module}:{','.join(a.name for a in node.names)}")
+    assert imports == ["payrule:runtime"]
+    calls = {n.func.id for n in pyast.walk(tree) if isinstance(n, pyast.Call) and isinstance(n.func, pyast.Name)}
+    assert calls <= {"str", "len", "bool", "frozenset"}, calls  # no eval/exec/getattr/__import__
+    assert "JoinedStr" not in {type(n).__name__ for n in pyast.walk(tree)}  # no f-strings around policy text
+
+
+def test_one_function_per_rule_with_its_source_in_the_docstring():
+    ws = _golden_models()
+    model = ws.models["medicare-tpi"]
+    tree = pyast.parse(compile_model(model))
+    funcs = [n for n in tree.body if isinstance(n, pyast.FunctionDef)]
+    assert len(funcs) == len(model.rules)
+    for fn, rule in zip(funcs, model.rules):
+        doc = pyast.get_docstring(fn)
+        assert rule.source in doc and f"rule {rule.id}:" in doc
+
+
+def test_golden_module_runs_its_cases():
+    """The committed golden module decides claims the same as a freshly compiled one."""
+    module = load_module((GOLDEN / "constructs.py").read_text(encoding="utf-8"), "golden-constructs")
+    checkers = {"golden": Checker(module)}
+    claims = [
+        claim("A", tpi(1, "2025-01-01", "20552", muscles=("a", "b")), payer="golden", diagnoses=("G44.2",)),
+        claim("A2", tpi(1, "2025-01-20", "20552", muscles=("a", "b", "c")), payer="golden", patient="P2"),
+        claim("B", tpi(1, "2025-01-03", "20553", muscles=("left  soleus",)), payer="golden", diagnoses=("Z00",)),
+        claim("C", tpi(1, "2025-01-03", "20560", muscles=("LEFT SOLEUS",)), payer="golden"),
+        claim("D", tpi(1, "2025-02-01", "20553", substances=("prp",)), payer="golden"),
+    ]
+    import json
+
+    data = "\n".join(json.dumps(c) for c in claims).encode()
+    got = [decision_json(d) for d in decide(checkers, read_claims(data))]
+    rules = {(o["claim_id"], ln["line"]): [r["rule"] for r in ln["reasons"]] for o in got for ln in o["lines"]}
+    assert rules[("A", 1)] == []  # 2 muscles, not in MUSCLES, first session
+    assert rules[("A2", 1)] == ["code-is"]
+    assert rules[("B", 1)] == ["has-in", "spacing"]  # 2 days after A, which was allowed
+    # no 59 modifier; shares "left soleus" with B; no earlier PROC line lacking muscles that day
+    assert rules[("C", 1)] == ["code-not-in", "same-day", "same-day-lacking"]
+    assert rules[("D", 1)] == ["claim-wide"]
+    msgs = {ln["line"]: ln["reasons"] for o in got if o["claim_id"] == "C" for ln in o["lines"]}
+    assert msgs[1][1]["message"] == "left soleus also on line 1 of B (20553, 2025-01-03)"
+    d = next(o for o in got if o["claim_id"] == "D")["lines"][0]["reasons"][0]["message"]
+    assert d == "prp in claim D of P1 (golden), golden-constructs/claim-wide, line 1, units 1"
+
+
+def test_generated_module_runs_without_payrule_compiler_modules(tmp_path):
+    """A generated module needs the runtime only: run it in a fresh interpreter that forbids the rest."""
+    ws = _golden_models()
+    (tmp_path / "medicare_tpi.py").write_text(compile_model(ws.models["medicare-tpi"]), encoding="utf-8")
+    script = (
+        "import sys, importlib.abc\n"
+        "class Block(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.startswith(('payrule.', 'lark', 'jinja2')) and name != 'payrule.runtime':\n"
+        "            raise ImportError('blocked ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import payrule.runtime\n"
+        "import medicare_tpi\n"
+        "print(len(medicare_tpi.RULES))\n"
+    )
+    import subprocess
+
+    env = {"PYTHONPATH": f"{tmp_path}:{ROOT / 'src'}", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str(len(ws.models["medicare-tpi"].rules))
