@@ -119,3 +119,21 @@ def test_generated_module_runs_without_payrule_compiler_modules(tmp_path):
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == str(len(ws.models["medicare-tpi"].rules))
+
+
+def test_fast_renderer_matches_json_dumps(shipped):
+    """`payrule check` writes JSON by hand for speed; it must equal json.dumps of the contract objects."""
+    import json
+
+    from payrule.claims import read_claims
+    from payrule.engine import decide, decision_json, render_jsonl
+
+    lines = []
+    for path in sorted((ROOT.parent / "shared" / "conformance" / "scenarios").glob("*.jsonl")):
+        lines += [l for l in path.read_bytes().split(b"\n") if l.strip() and b"history" not in path.name.encode()]
+    lines.append(json.dumps(claim("Q\"\\\u2028é", tpi(substances=["PRP \"x\" \\ \u2028"]), payer="aetna")).encode())
+    decided = decide(shipped.checkers, read_claims(b"\n".join(lines), "all.jsonl"))
+    fast = list(render_jsonl(decided))
+    slow = [json.dumps(decision_json(d), ensure_ascii=False) + "\n" for d in decided]
+    assert len(fast) > 50
+    assert fast == slow

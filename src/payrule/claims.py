@@ -33,6 +33,12 @@ _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 _LONE_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
+try:  # typed decoding in C; the stdlib reader below stays the arbiter for anything it rejects
+    import msgspec
+except ImportError:  # pragma: no cover - msgspec is a dependency; keep working without it
+    msgspec = None
+
+
 def normal(form: str, value: str) -> str:
     """A value in its field's normal form ("" for a blank)."""
     if form == "code":
@@ -123,10 +129,17 @@ def _kind(v) -> str:
     return {dict: "an object", list: "a list", bool: "true/false", int: "a number", float: "a number"}.get(type(v), "null" if v is None else "a string")
 
 
-def _lists(values: dict[str, list[str] | None]) -> tuple[dict, dict]:
-    lists, raw = {}, {}
-    for key, form in LIST_FIELDS.items():
-        vs = values.get(key) or ()
+_NORMALIZED: dict[tuple, tuple[tuple, tuple]] = {}
+_EMPTY: tuple[tuple, tuple] = ((), ())
+
+
+def _normalized(form: str, vs) -> tuple[tuple, tuple]:
+    """(distinct values in normal form, the non-blank values as written), memoised: lists repeat."""
+    if not vs:
+        return _EMPTY
+    key = (form, *vs)
+    hit = _NORMALIZED.get(key)
+    if hit is None:
         kept, seen = [], []
         for v in vs:
             n = normal(form, v)
@@ -134,8 +147,16 @@ def _lists(values: dict[str, list[str] | None]) -> tuple[dict, dict]:
                 kept.append(v.strip())
                 if n not in seen:
                     seen.append(n)
-        lists[key] = tuple(seen)
-        raw[key] = tuple(kept)
+        hit = (tuple(seen), tuple(kept))
+        if len(_NORMALIZED) < 200_000:
+            _NORMALIZED[key] = hit
+    return hit
+
+
+def _lists(values: dict[str, list[str] | None]) -> tuple[dict, dict]:
+    lists, raw = {}, {}
+    for key, form in LIST_FIELDS.items():
+        lists[key], raw[key] = _normalized(form, values.get(key))
     return lists, raw
 
 
@@ -209,11 +230,23 @@ def _peek_id(obj) -> str | None:
 def _jsonl(data: bytes, history: bool, first_order: int) -> Iterator[Claim | ClaimError]:
     seen: set = set()
     order = first_order
+    fast = _FAST_DECODE
     for n, raw in enumerate(data.split(b"\n"), 1):
-        if not raw.strip():
-            continue
         if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]
+        if fast is not None:
+            try:
+                m = fast(raw)
+            except _FAST_ERRORS:
+                pass  # the stdlib reader below decides, and says what is wrong
+            else:
+                claim = _from_fast(m, n, order, seen, history)
+                if claim is not None:
+                    yield claim
+                    order += 1
+                    continue
+        if not raw.strip():
+            continue
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -240,6 +273,67 @@ def _jsonl(data: bytes, history: bool, first_order: int) -> Iterator[Claim | Cla
         except RecursionError:  # pragma: no cover - json already bounds nesting
             yield ClaimError(None, "nested too deeply to read", n)
         order += 1
+
+
+if msgspec is not None:
+    from typing import Annotated, Optional
+
+    _Text = Annotated[str, msgspec.Meta(pattern=r"\S")]
+    _Code = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9]{5}\Z")]
+    _Modifier = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9]{2}\Z")]
+
+    class _FastLine(msgspec.Struct):
+        line: int
+        date: date
+        code: _Code
+        units: Optional[Annotated[int, msgspec.Meta(ge=1)]] = None
+        modifiers: Optional[list[_Modifier]] = None
+        diagnoses: Optional[list[str]] = None
+        muscles: Optional[list[str]] = None
+        substances: Optional[list[str]] = None
+
+    class _FastClaim(msgspec.Struct):
+        claim_id: _Text
+        patient_id: _Text
+        payer: _Text
+        lines: Annotated[list[_FastLine], msgspec.Meta(min_length=1)]
+        provider_id: Optional[str] = None
+        diagnoses: Optional[list[str]] = None
+
+    assert tuple(LIST_FIELDS) == ("modifiers", "diagnoses", "muscles", "substances")  # the struct's fields
+    _FAST_DECODE = msgspec.json.Decoder(_FastClaim).decode
+    _FAST_ERRORS: tuple = (msgspec.DecodeError, msgspec.ValidationError)
+else:  # pragma: no cover
+    _FAST_DECODE, _FAST_ERRORS = None, ()
+
+
+def _from_fast(m, n: int, order: int, seen: set, history: bool) -> Claim | None:
+    """A Claim from a well-typed decoded claim, or None to let the stdlib reader report the problem
+    (a repeated claim_id or line number). Fields not in the contract are not kept on this path."""
+    cid = m.claim_id
+    if cid in seen:
+        return None
+    claim = Claim(cid, m.patient_id, m.payer, [], n, order, history)
+    numbers = set()
+    claim_dx = m.diagnoses
+    lines = claim.lines
+    for lo in m.lines:
+        if lo.line in numbers:
+            return None
+        numbers.add(lo.line)
+        dx = lo.diagnoses if lo.diagnoses is not None else claim_dx
+        mods, mods_raw = _normalized("code", lo.modifiers)
+        dxs, dx_raw = _normalized("diagnosis", dx)
+        mus, mus_raw = _normalized("name", lo.muscles)
+        subs, subs_raw = _normalized("name", lo.substances)
+        lines.append(Line(
+            claim, lo.line, lo.date.toordinal(), lo.code.upper(), 1 if lo.units is None else lo.units,
+            {"modifiers": mods, "diagnoses": dxs, "muscles": mus, "substances": subs},
+            {"modifiers": mods_raw, "diagnoses": dx_raw, "muscles": mus_raw, "substances": subs_raw},
+            None, lo.code,
+        ))
+    seen.add(cid)
+    return claim
 
 
 _CSV_LISTS = tuple(LIST_FIELDS)

@@ -7,13 +7,14 @@ decided first; their reasons go on every line of the claim.
 """
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from json.encoder import encode_basestring as _enc  # what json.dumps(ensure_ascii=False) uses
+from typing import Iterable, Iterator, Sequence
 
 from .claims import ClaimError
 from .loader import Checker
-from .runtime import APPROVE, DENY, RANK, Claim, Group, Line
+from .runtime import DENY, RANK, Claim, Group, Line
 
-__all__ = ["decide", "decision_json", "Decided"]
+__all__ = ["decide", "decision_json", "render_jsonl", "Decided"]
 
 _BY_RANK = {v: k for k, v in RANK.items()}
 
@@ -55,16 +56,20 @@ def _claim_decision(claim: Claim) -> str:
 
 
 def _decide_group(checker: Checker, claims: list[Claim], history: Sequence[Line]) -> None:
-    lines = [ln for c in claims for ln in c.lines]
-    lines.sort(key=lambda ln: (ln.date, ln.claim.order, ln.no))
+    if len(claims) == 1:
+        lines = sorted(claims[0].lines, key=lambda ln: (ln.date, ln.no))
+    else:
+        lines = [ln for c in claims for ln in c.lines]
+        lines.sort(key=lambda ln: (ln.date, ln.claim.order, ln.no))
     g = Group(lines, history, checker.same_day_sets, checker.earlier_sets, checker.session_sets)
     claim_hits: dict[int, dict] = {}
     if checker.claim_rules:
         for c in claims:
             hits = {}
             for rule in checker.claim_rules:
+                guard = rule.guard
                 for ln in c.lines:
-                    if rule.guard is not None and ln.code not in rule.guard:
+                    if guard is not None and ln.code not in guard:
                         continue
                     msg = rule.fn(ln, g)
                     if msg is not None:
@@ -72,31 +77,37 @@ def _decide_group(checker: Checker, claims: list[Claim], history: Sequence[Line]
                         break
             if hits:
                 claim_hits[id(c)] = hits
+    rules_for, tracks, record = checker.rules_for, checker.tracks, g.record
     for ln in lines:
         reasons = []
+        rank = 0
         hits = claim_hits.get(id(ln.claim)) if claim_hits else None
         if hits is None:
-            for rule in checker.rules_for(ln.code):
+            for rule in rules_for(ln.code):
                 msg = rule.fn(ln, g)
                 if msg is not None:
                     reasons.append((rule, msg))
+                    r = RANK[rule.outcome]
+                    if r > rank:
+                        rank = r
         else:
             for rule in checker.rules:
                 if rule.scope == "claim":
-                    if rule.id in hits:
-                        reasons.append((rule, hits[rule.id]))
+                    msg = hits.get(rule.id)
                 elif rule.guard is None or ln.code in rule.guard:
                     msg = rule.fn(ln, g)
-                    if msg is not None:
-                        reasons.append((rule, msg))
-        decision = APPROVE
-        for rule, _ in reasons:
-            if RANK[rule.outcome] > RANK[decision]:
-                decision = rule.outcome
-        ln.decision = decision
+                else:
+                    continue
+                if msg is not None:
+                    reasons.append((rule, msg))
+                    rank = max(rank, RANK[rule.outcome])
+        ln.decision = _BY_RANK[rank]
         ln.reasons = reasons
-        if decision != DENY:
-            g.record(ln)
+        if rank < _DENY_RANK and tracks(ln.code):
+            record(ln)
+
+
+_DENY_RANK = RANK[DENY]
 
 
 def decision_json(d: Decided | ClaimError) -> dict:
@@ -120,3 +131,39 @@ def decision_json(d: Decided | ClaimError) -> dict:
             for ln in c.lines
         ],
     }
+
+
+_REASON_PARTS: dict = {}
+
+
+def _reason_parts(rule) -> tuple[str, str]:
+    parts = _REASON_PARTS.get(rule)
+    if parts is None:
+        head = f'{{"policy": {_enc(rule.policy)}, "rule": {_enc(rule.id)}, "outcome": {_enc(rule.outcome)}, "message": '
+        parts = _REASON_PARTS[rule] = (head, f', "source": {_enc(rule.source)}}}')
+    return parts
+
+
+def _line_text(ln: Line) -> str:
+    if ln.reasons:
+        rs = []
+        for rule, msg in ln.reasons:
+            head, tail = _reason_parts(rule)
+            rs.append(head + _enc(msg) + tail)
+        reasons = "[" + ", ".join(rs) + "]"
+    else:
+        reasons = "[]"
+    return f'{{"line": {ln.no}, "code": {_enc(ln.code_raw)}, "decision": "{ln.decision}", "reasons": {reasons}}}'
+
+
+def render_jsonl(decided: Iterable[Decided | ClaimError]) -> Iterator[str]:
+    """Each output object as one JSON line (with its newline), byte for byte what
+    `json.dumps(decision_json(d), ensure_ascii=False)` gives, without building the dicts."""
+    for d in decided:
+        if isinstance(d, ClaimError):
+            cid = "null" if d.claim_id is None else _enc(d.claim_id)
+            yield f'{{"claim_id": {cid}, "error": {_enc(d.error)}, "input_line": {d.input_line}}}\n'
+            continue
+        c = d.claim
+        lines = ", ".join([_line_text(ln) for ln in c.lines])
+        yield f'{{"claim_id": {_enc(c.claim_id)}, "decision": "{d.decision}", "lines": [{lines}]}}\n'

@@ -13,7 +13,7 @@ from .compiler import compile_model
 from .diagnostics import Diagnostic, DiagnosticError, error
 from .model import Model
 from .parser import parse
-from .runtime import API_VERSION, RANK
+from .runtime import API_VERSION
 from .source import SourceFile, Span
 
 __all__ = ["default_policy_dir", "discover", "Workspace", "load_workspace", "load_module", "Checker"]
@@ -123,6 +123,8 @@ class Checker:
         self.earlier_sets = module.EARLIER_SETS
         self.session_sets = module.SESSION_SETS
         self._by_code: dict[str, tuple] = {}
+        self._tracked: dict[str, bool] = {}
+        self._tracked_sets = tuple(self.earlier_sets.values()) + tuple(self.session_sets.values())
 
     @classmethod
     def from_model(cls, model: Model) -> "Checker":
@@ -136,4 +138,9 @@ class Checker:
             self._by_code[code] = hit
         return hit
 
-    rank = staticmethod(RANK.__getitem__)
+    def tracks(self, code: str) -> bool:
+        """Whether a line with this code, once allowed, counts toward `earlier` or session limits."""
+        hit = self._tracked.get(code)
+        if hit is None:
+            hit = self._tracked[code] = any(code in s for s in self._tracked_sets)
+        return hit

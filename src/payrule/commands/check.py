@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..api import PolicySet
 from ..claims import ClaimError, HistoryError, read_claims, read_history
-from ..engine import decide, decision_json
+from ..engine import decide, decision_json, render_jsonl
 from ..loader import default_policy_dir
 from ._common import EXIT_CLAIM_ERRORS, EXIT_OK, read_input, usage_error
 
@@ -52,10 +52,7 @@ def run(args) -> int:
         if args.format == "table":
             out.write(format_table(decided))
         else:
-            write = out.write
-            for d in decided:
-                write(json.dumps(decision_json(d), ensure_ascii=False))
-                write("\n")
+            out.writelines(render_jsonl(decided))
     finally:
         if args.output:
             out.close()
