@@ -227,11 +227,15 @@ def _peek_id(obj) -> str | None:
     return None
 
 
-def _jsonl(data: bytes, history: bool, first_order: int) -> Iterator[Claim | ClaimError]:
+def _jsonl(data: bytes, history: bool, first_order: int, progress=None) -> Iterator[Claim | ClaimError]:
     seen: set = set()
     order = first_order
     fast = _FAST_DECODE
-    for n, raw in enumerate(data.split(b"\n"), 1):
+    rows = data.split(b"\n")
+    total = len(rows)
+    for n, raw in enumerate(rows, 1):
+        if progress is not None and not n & 8191:
+            progress(n, total)
         if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]
         if fast is not None:
@@ -340,7 +344,7 @@ _CSV_LISTS = tuple(LIST_FIELDS)
 _CSV_INTS = ("line", "units")
 
 
-def _csv(data: bytes, history: bool, first_order: int) -> Iterator[Claim | ClaimError]:
+def _csv(data: bytes, history: bool, first_order: int, progress=None) -> Iterator[Claim | ClaimError]:
     text = data.decode("utf-8", "surrogateescape")
     if text.startswith("\ufeff"):
         text = text[1:]
@@ -440,10 +444,11 @@ def _is_csv(name: str, data: bytes) -> bool:
     return head not in (b"{", b"[") and bool(head)
 
 
-def read_claims(data: bytes, name: str = "<stdin>", first_order: int = 0) -> list[Claim | ClaimError]:
-    """Every record of a claims file, in input order: a Claim, or a ClaimError in its place."""
+def read_claims(data: bytes, name: str = "<stdin>", first_order: int = 0, progress=None) -> list[Claim | ClaimError]:
+    """Every record of a claims file, in input order: a Claim, or a ClaimError in its place.
+    `progress(done, total)`, if given, is called now and then with input lines read so far."""
     reader = _csv if _is_csv(name, data) else _jsonl
-    return list(reader(data, False, first_order))
+    return list(reader(data, False, first_order, progress))
 
 
 def read_history(data: bytes, name: str) -> list[Claim]:

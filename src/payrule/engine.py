@@ -29,8 +29,10 @@ class Decided:
         self.decision = decision
 
 
-def decide(checkers: dict[str, Checker], records: Sequence[Claim | ClaimError], history: Iterable[Claim] = ()) -> list[Decided | ClaimError]:
-    """Decide every readable claim; returns one Decided or ClaimError per record, in input order."""
+def decide(checkers: dict[str, Checker], records: Sequence[Claim | ClaimError], history: Iterable[Claim] = (),
+           progress=None) -> list[Decided | ClaimError]:
+    """Decide every readable claim; returns one Decided or ClaimError per record, in input order.
+    `progress(done, total)`, if given, is called now and then with patient groups decided so far."""
     groups: dict[tuple[str, str], list[Claim]] = {}
     out: list[Decided | ClaimError] = []
     for rec in records:
@@ -46,13 +48,22 @@ def decide(checkers: dict[str, Checker], records: Sequence[Claim | ClaimError], 
     for h in history:
         if h.payer_key in checkers:
             past.setdefault((h.payer_key, h.patient_id), []).extend(h.lines)
-    for key, claims in groups.items():
+    total = len(groups)
+    for n, (key, claims) in enumerate(groups.items(), 1):
         _decide_group(checkers[key[0]], claims, past.get(key, ()))
+        if progress is not None and not n & 4095:
+            progress(n, total)
     return [Decided(r, _claim_decision(r)) if isinstance(r, Claim) else r for r in out]
 
 
 def _claim_decision(claim: Claim) -> str:
-    return _BY_RANK[max(RANK[ln.decision] for ln in claim.lines)]
+    decision = "approve"
+    for ln in claim.lines:
+        if ln.decision == DENY:
+            return DENY
+        if ln.decision == "review":
+            decision = "review"
+    return decision
 
 
 def _decide_group(checker: Checker, claims: list[Claim], history: Sequence[Line]) -> None:

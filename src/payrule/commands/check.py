@@ -1,14 +1,15 @@
 """`payrule check`: decide claims with the policies."""
 from __future__ import annotations
 
-import json
 import sys
+import time
 from pathlib import Path
 
 from ..api import PolicySet
 from ..claims import ClaimError, HistoryError, read_claims, read_history
 from ..engine import decide, decision_json, render_jsonl
 from ..loader import default_policy_dir
+from ..progress import Progress, summary
 from ._common import EXIT_CLAIM_ERRORS, EXIT_OK, read_input, usage_error
 
 NAME = "check"
@@ -22,9 +23,13 @@ def add_arguments(c) -> None:
     c.add_argument("--policies", metavar="DIR", action="append", help="policy folder (default: the shipped policies); may repeat")
     c.add_argument("--format", choices=("jsonl", "table"), default="jsonl", help="jsonl (default) or a table for people")
     c.add_argument("-o", "--output", metavar="FILE", help="write decisions here instead of standard output")
+    c.add_argument("--summary", action="store_true", help="print a summary on stderr at the end (default when stderr is a terminal)")
+    c.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
 
 
 def run(args) -> int:
+    started = time.monotonic()
+    bar = Progress(enabled=not args.quiet and sys.stderr.isatty())
     dirs = [Path(d) for d in (args.policies or [default_policy_dir()])]
     policies = PolicySet.load(dirs)
     history = []
@@ -42,11 +47,13 @@ def run(args) -> int:
             data = read_input(path)
         except OSError as exc:
             return usage_error(f"cannot read claims file {path}: {exc.strerror or exc}")
-        recs = read_claims(data, path if path != "-" else "<stdin>", first_order=len(records))
+        recs = read_claims(data, path if path != "-" else "<stdin>", first_order=len(records),
+                           progress=lambda done, total: bar.update("reading", done, total))
         if len(files) > 1:
             recs = [ClaimError(r.claim_id, f"{path}: {r.error}", r.input_line) if isinstance(r, ClaimError) else r for r in recs]
         records.extend(recs)
-    decided = decide(policies.checkers, records, history)
+    decided = decide(policies.checkers, records, history, progress=lambda done, total: bar.update("deciding", done, total))
+    bar.close()
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     try:
         if args.format == "table":
@@ -56,7 +63,16 @@ def run(args) -> int:
     finally:
         if args.output:
             out.close()
-    return EXIT_CLAIM_ERRORS if any(isinstance(d, ClaimError) for d in decided) else EXIT_OK
+    errors = sum(1 for d in decided if isinstance(d, ClaimError))
+    if not args.quiet and (args.summary or sys.stderr.isatty()):
+        counts = {"error": errors}
+        lines = 0
+        for d in decided:
+            if not isinstance(d, ClaimError):
+                counts[d.decision] = counts.get(d.decision, 0) + 1
+                lines += len(d.claim.lines)
+        sys.stderr.write(summary(counts, len(decided), lines, time.monotonic() - started) + "\n")
+    return EXIT_CLAIM_ERRORS if errors else EXIT_OK
 
 
 def format_table(decided) -> str:
