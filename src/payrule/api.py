@@ -2,11 +2,10 @@
 
     >>> from payrule import PolicySet
     >>> policies = PolicySet.load()                       # the shipped policies
-    >>> out = policies.check([{"claim_id": "C1", "patient_id": "P1", "payer": "aetna",
-    ...     "lines": [{"line": 1, "date": "2025-03-01", "code": "20552",
-    ...                "muscles": ["left soleus"], "substances": ["lidocaine"]}]}])
-    >>> out[0]["decision"]
-    'approve'
+    >>> out = policies.check([{"claim_id": "C1", "patient_id": "P1", "payer": "acme",
+    ...     "lines": [{"line": 1, "date": "2025-03-01", "code": "12345"}]}])
+    >>> out[0]["error"]                                    # no shipped policy for payer acme
+    "no policy for payer 'acme'"
 """
 from __future__ import annotations
 

@@ -45,7 +45,7 @@ class Number:
 
 @dataclass(frozen=True, slots=True)
 class Value:
-    """A set member or compared value: a bare code (`20552`, `M79.1`, `25`) or a quoted string."""
+    """A set member or compared value: a bare code (`12345`, `A12.3`, `25`) or a quoted string."""
 
     text: str
     quoted: bool
@@ -95,7 +95,7 @@ class CodeIn:
 
 @dataclass(frozen=True, slots=True)
 class CodeIs:
-    """`code is 20552`."""
+    """`code is 12345`."""
 
     code: Value
     span: Span = _span()

@@ -252,7 +252,7 @@ class _Checker:
     def _member(self, kind: str, v: ast.Value) -> None:
         t = v.text.strip()
         if kind == "codes" and not _CODE.match(t.upper()):
-            self.diags.append(error(f"malformed code `{v.text}`", v.span, help="a procedure code has 5 letters or digits, e.g. `20552`, `J3301`, `0232T`"))
+            self.diags.append(error(f"malformed code `{v.text}`", v.span, help="a procedure code has 5 letters or digits, e.g. `12345`, `A1234`, `1234A`"))
         elif kind == "diagnoses" and not _ICD10.match(normal("diagnosis", t)):
             self.diags.append(error(f"malformed diagnosis code `{v.text}`", v.span, help="an ICD-10-CM code is a letter, two digits and up to four more characters, e.g. `M79.1`"))
         elif kind == "stems" and not _STEM.match(t):
@@ -342,7 +342,7 @@ class _Checker:
             self._set(c.set, sets, "codes")
         elif isinstance(c, ast.CodeIs):
             if not _CODE.match(c.code.text.upper()):
-                self.diags.append(error(f"malformed code `{c.code.text}`", c.code.span, help="a procedure code has 5 letters or digits, e.g. `20552`"))
+                self.diags.append(error(f"malformed code `{c.code.text}`", c.code.span, help="a procedure code has 5 letters or digits, e.g. `12345`"))
         elif isinstance(c, ast.Has):
             fname = self._field(c.field, "list")
             if c.set is not None:

@@ -14,7 +14,7 @@ be named `policy/rule` (`common-tpi/units`). Lines not listed in `expect` are no
 (free text) may be added to the case or to an expectation.
 
 Each case is decided on its own, with the policies of its policy root (the folder that holds the
-policy folders: `policies/` for `policies/medicare/cases/x.json`). Coverage is kept per rule
+policy folders: `policies/` for `policies/acme/cases/x.json`). Coverage is kept per rule
 (policy id / rule id): *fired* when some case made it fire on some line, *not fired* when some case
 had a line on which the rule was evaluated (a line rule whose guard admits the line's code; a claim
 rule on a claim with a line its guard admits) and it did not fire.

@@ -26,7 +26,7 @@ class Span:
 
 @dataclass(frozen=True, slots=True)
 class SourceFile:
-    """A policy's text and the name it is reported under (e.g. `policies/medicare/trigger_points.policy`)."""
+    """A policy's text and the name it is reported under (e.g. `policies/acme/knee.policy`)."""
 
     name: str
     text: str
