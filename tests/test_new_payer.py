@@ -224,8 +224,6 @@ def test_python_sources_were_found():
     assert len(SOURCES) >= 15, SOURCES
 
 
-@pytest.mark.xfail(strict=True, reason="core: src/payrule names TPI codes and payers in docstrings, "
-                                       "doctests and help text (api.py, ast.py, checker.py, source.py, ...)")
 def test_python_source_names_no_tpi_code_or_payer():
     hits = [f"{p.relative_to(ROOT)}:{n}: {l.strip()}" for p in SOURCES
             for n, l in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if KNOWLEDGE.search(l)]

@@ -8,11 +8,11 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import date
-from typing import Iterator
+from typing import BinaryIO, Iterable, Iterator
 
-from .runtime import Claim, Line
+from .runtime import LIST_FIELDS as _FIELD_ORDER, Claim, Line, new_line
 
-__all__ = ["ClaimError", "HistoryError", "read_claims", "read_history", "LIST_FIELDS", "NUMBER_FIELDS", "FIELD_ALIASES"]
+__all__ = ["ClaimError", "HistoryError", "read_claims", "read_claims_stream", "read_history", "LIST_FIELDS", "NUMBER_FIELDS", "FIELD_ALIASES"]
 
 # The claim format's list fields and the normal form their values are compared in.
 #   code: trimmed, upper-cased          diagnosis: dots and spaces removed, upper-cased
@@ -207,6 +207,10 @@ def build_claim(obj, input_line: int, order: int, seen: set, history: bool = Fal
     return claim
 
 
+def _not_json(word: str):
+    raise ValueError(f"{word} is not a JSON value")
+
+
 def _has_lone_surrogate(obj) -> bool:
     if isinstance(obj, str):
         try:
@@ -228,14 +232,20 @@ def _peek_id(obj) -> str | None:
 
 
 def _jsonl(data: bytes, history: bool, first_order: int, progress=None) -> Iterator[Claim | ClaimError]:
+    rows = data.split(b"\n")
+    total = len(rows)
+    tick = (lambda n, _raw: progress(n, total)) if progress is not None else None
+    return _jsonl_rows(rows, history, first_order, tick)
+
+
+def _jsonl_rows(rows: Iterable[bytes], history: bool, first_order: int, tick=None) -> Iterator[Claim | ClaimError]:
+    """Claims from JSON Lines rows (bytes, newline already removed), numbered from 1."""
     seen: set = set()
     order = first_order
     fast = _FAST_DECODE
-    rows = data.split(b"\n")
-    total = len(rows)
     for n, raw in enumerate(rows, 1):
-        if progress is not None and not n & 8191:
-            progress(n, total)
+        if tick is not None and not n & 8191:
+            tick(n, raw)
         if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]
         if fast is not None:
@@ -257,7 +267,7 @@ def _jsonl(data: bytes, history: bool, first_order: int, progress=None) -> Itera
             yield ClaimError(None, f"not UTF-8 (byte {exc.start + 1} of the line)", n)
             continue
         try:
-            obj = json.loads(text)
+            obj = json.loads(text, parse_constant=_not_json)
         except RecursionError:
             yield ClaimError(None, "not JSON: nested too deeply to read", n)
             continue
@@ -304,11 +314,21 @@ if msgspec is not None:
         provider_id: Optional[str] = None
         diagnoses: Optional[list[str]] = None
 
-    assert tuple(LIST_FIELDS) == ("modifiers", "diagnoses", "muscles", "substances")  # the struct's fields
+    assert tuple(LIST_FIELDS) == _FIELD_ORDER == ("modifiers", "diagnoses", "muscles", "substances")  # the struct's fields
     _FAST_DECODE = msgspec.json.Decoder(_FastClaim).decode
-    _FAST_ERRORS: tuple = (msgspec.DecodeError, msgspec.ValidationError)
+    _FAST_ERRORS: tuple = (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError)
 else:  # pragma: no cover
     _FAST_DECODE, _FAST_ERRORS = None, ()
+
+
+_ORDINALS: dict = {}
+
+
+def _ordinal(d: date) -> int:
+    o = _ORDINALS.get(d)
+    if o is None:
+        o = _ORDINALS[d] = d.toordinal()
+    return o
 
 
 def _from_fast(m, n: int, order: int, seen: set, history: bool) -> Claim | None:
@@ -330,12 +350,9 @@ def _from_fast(m, n: int, order: int, seen: set, history: bool) -> Claim | None:
         dxs, dx_raw = _normalized("diagnosis", dx)
         mus, mus_raw = _normalized("name", lo.muscles)
         subs, subs_raw = _normalized("name", lo.substances)
-        lines.append(Line(
-            claim, lo.line, lo.date.toordinal(), lo.code.upper(), 1 if lo.units is None else lo.units,
-            {"modifiers": mods, "diagnoses": dxs, "muscles": mus, "substances": subs},
-            {"modifiers": mods_raw, "diagnoses": dx_raw, "muscles": mus_raw, "substances": subs_raw},
-            None, lo.code,
-        ))
+        code = lo.code
+        lines.append(new_line(claim, lo.line, _ordinal(lo.date), code.upper(), 1 if lo.units is None else lo.units,
+                              (mods, dxs, mus, subs), (mods_raw, dx_raw, mus_raw, subs_raw), code))
     seen.add(cid)
     return claim
 
@@ -350,7 +367,7 @@ def _csv(data: bytes, history: bool, first_order: int, progress=None) -> Iterato
         text = text[1:]
     reader = csv.reader(io.StringIO(text, newline=""))
     header: list[str] | None = None
-    groups: dict[str, list] = {}  # claim_id -> [first input line, rows...]
+    groups: dict[str, list] = {}  # claim_id -> [first input line, claim_id, rows...]
     out: list[tuple[int, object]] = []
     prev = 0
     for row in reader:
@@ -363,18 +380,25 @@ def _csv(data: bytes, history: bool, first_order: int, progress=None) -> Iterato
         if any(_surrogate(c) for c in row):
             out.append((start, ClaimError(None, "not UTF-8", start)))
             continue
-        if len(row) > len(header):
-            cid = _cell(header, row, "claim_id")
-            out.append((start, ClaimError(cid or None, f"the row has {len(row)} cells but the header has {len(header)}", start)))
-            continue
         cid = _cell(header, row, "claim_id")
+        if len(row) > len(header):
+            problem = f"the row on line {start} has {len(row)} cells but the header has {len(header)}"
+            if not cid:
+                out.append((start, ClaimError(None, problem, start)))
+                continue
+            g = groups.get(cid)
+            if g is None:
+                groups[cid] = g = [start, cid]
+                out.append((start, g))
+            g.append({"__problem__": problem})
+            continue
         if not cid:
             missing = "claim_id" not in header
             out.append((start, ClaimError(None, "the CSV has no claim_id column" if missing else "claim_id is empty", start)))
             continue
         g = groups.get(cid)
         if g is None:
-            groups[cid] = g = [start]
+            groups[cid] = g = [start, cid]
             out.append((start, g))
         g.append(dict(zip(header, row)))
     seen: set = set()
@@ -383,9 +407,15 @@ def _csv(data: bytes, history: bool, first_order: int, progress=None) -> Iterato
         if isinstance(item, ClaimError):
             yield item
             continue
-        rows = item[1:]
-        first = rows[0]
-        cid = first.get("claim_id", "").strip()
+        cid, rows = item[1], item[2:]
+        problems = [r["__problem__"] for r in rows if "__problem__" in r]
+        rows = [r for r in rows if "__problem__" not in r]
+        first = rows[0] if rows else {}
+        if problems:
+            seen.add(cid)
+            yield ClaimError(cid, problems[0], start)
+            order += 1
+            continue
         try:
             for key in ("patient_id", "payer"):
                 vals = {r.get(key, "").strip() for r in rows}
@@ -436,12 +466,23 @@ def _csv_line(row: dict) -> dict:
 
 
 def _is_csv(name: str, data: bytes) -> bool:
+    """CSV by extension; otherwise (standard input, other names) only when the first non-blank line is
+    a header naming `claim_id` - anything else is JSON Lines, so a stray first line is one error."""
     if name.lower().endswith(".csv"):
         return True
     if name.lower().endswith((".jsonl", ".json", ".ndjson")):
         return False
-    head = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
-    return head not in (b"{", b"[") and bool(head)
+    for raw in data.lstrip(b"\xef\xbb\xbf").split(b"\n", 64)[:64]:
+        if raw.strip():
+            head = raw.strip()
+            if head[:1] in (b"{", b"["):
+                return False
+            try:
+                cells = next(csv.reader([head.decode("utf-8", "replace")]))
+            except (csv.Error, StopIteration):
+                return False
+            return "claim_id" in [c.strip() for c in cells]
+    return False
 
 
 def read_claims(data: bytes, name: str = "<stdin>", first_order: int = 0, progress=None) -> list[Claim | ClaimError]:
@@ -449,6 +490,24 @@ def read_claims(data: bytes, name: str = "<stdin>", first_order: int = 0, progre
     `progress(done, total)`, if given, is called now and then with input lines read so far."""
     reader = _csv if _is_csv(name, data) else _jsonl
     return list(reader(data, False, first_order, progress))
+
+
+def read_claims_stream(stream: BinaryIO, name: str, size: int = 0, first_order: int = 0, progress=None) -> list[Claim | ClaimError]:
+    """Like read_claims, but JSON Lines are read from the stream line by line, so the whole file is
+    never held in memory (CSV is read whole). `progress(bytes_read, size)` is called now and then."""
+    head = stream.peek(65536)[:65536] if hasattr(stream, "peek") else b""
+    if not head or _is_csv(name, head):
+        return read_claims(stream.read(), name, first_order, progress)
+    read = 0
+
+    def rows() -> Iterator[bytes]:
+        nonlocal read
+        for raw in stream:
+            read += len(raw)
+            yield raw[:-1] if raw.endswith(b"\n") else raw
+
+    tick = (lambda _n, _raw: progress(read, max(size, read))) if progress is not None else None
+    return list(_jsonl_rows(rows(), False, first_order, tick))
 
 
 def read_history(data: bytes, name: str) -> list[Claim]:

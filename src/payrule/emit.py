@@ -56,13 +56,13 @@ class RuleEmitter:
     def _first(self, c: ast.Has) -> PyCode:
         """The call returning the first matching value of a `has F in SET` / `has F VALUE`, or None."""
         fname = field_name(c.field.value) or c.field.value
-        values = PyCode(f"ln.lists[{py_literal(fname)}]")
+        values = _attr(fname)
         if c.set is not None:
             kind, s = self.kind(c.set.value), self.S(c.set.value)
             if kind == "diagnoses":
                 return PyCode(f"_rt.first_prefix({values}, {s})")
             if kind == "stems":
-                return PyCode(f"_rt.first_stem(ln.raw[{py_literal(fname)}], {s})")
+                return PyCode(f"_rt.first_stem({_attr('raw_' + fname)}, {s})")
             return PyCode(f"_rt.first_in({values}, {s})")
         from .claims import normal
 
@@ -74,7 +74,7 @@ class RuleEmitter:
 
     @staticmethod
     def _values(c: ast.Has) -> PyCode:
-        return PyCode(f"ln.lists[{py_literal(field_name(c.field.value) or c.field.value)}]")
+        return _attr(field_name(c.field.value) or c.field.value)
 
     @staticmethod
     def _exact(c: ast.Has) -> PyCode | None:
@@ -122,14 +122,14 @@ class RuleEmitter:
             case ast.CodeIs(code=code):
                 return PyCode(f"(ln.code == {py_literal(code.text.upper())})")
             case ast.Has(negated=neg, value=None, set=None):
-                fname = py_literal(field_name(c.field.value) or c.field.value)
-                return PyCode(f"(not ln.lists[{fname}])" if neg else f"bool(ln.lists[{fname}])")
+                values = _attr(field_name(c.field.value) or c.field.value)
+                return PyCode(f"(not {values})" if neg else f"bool({values})")
             case ast.Has(negated=neg, value=v, set=None) if self._exact(c):
                 return PyCode(f"({self._exact(c)} {'not in' if neg else 'in'} {self._values(c)})")
             case ast.Has(negated=neg):
                 return PyCode(f"({self._first(c)} {'is' if neg else 'is not'} None)")
             case ast.Compare(field=f, op=op, value=v, distinct=True):
-                return PyCode(f"(len(ln.lists[{self.field(f)}]) {_CMP[op]} {py_literal(v.value)})")
+                return PyCode(f"(len({_attr(field_name(f.value) or f.value)}) {_CMP[op]} {py_literal(v.value)})")
             case ast.Compare(field=f, op=op, value=v):
                 return PyCode(f"(ln.units {_CMP[op]} {py_literal(v.value)})")
             case ast.SameDay():
@@ -207,7 +207,7 @@ class RuleEmitter:
                 case _:
                     if isinstance(c, ast.Compare) and c.distinct:
                         fname = field_name(c.field.value) or c.field.value
-                        self.facts.setdefault(f"distinct_{fname}", PyCode(f"str(len(ln.lists[{py_literal(fname)}]))"))
+                        self.facts.setdefault(f"distinct_{fname}", PyCode(f"str(len({_attr(fname)}))"))
                     self.lines.append(f"if {_bare(self.negated(c))}:")
                     self.lines.append("    return None")
         self.lines.append(f"return {self.message()}")
@@ -229,6 +229,15 @@ class RuleEmitter:
         if len(parts) == 1 and not isinstance(segs[0], Placeholder):
             return PyCode(parts[0])
         return PyCode("".join(["''.join((", ", ".join(parts), ",))"]))
+
+
+def _attr(field: str) -> PyCode:
+    """`ln.<field>`: a claim line's list field (or its `raw_` twin), a name from the claim schema."""
+    from .runtime import LIST_FIELDS
+
+    if field.removeprefix("raw_") not in LIST_FIELDS:  # the checker only lets schema fields through
+        raise ValueError(f"not a list field: {field!r}")
+    return PyCode(f"ln.{field}")
 
 
 def _bare(code: PyCode) -> PyCode:

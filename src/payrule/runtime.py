@@ -50,14 +50,20 @@ class Claim:
         self.extra = extra or {}
 
 
+# The claim format's list fields (contract section 1), in this order everywhere.
+LIST_FIELDS = ("modifiers", "diagnoses", "muscles", "substances")
+
+
 class Line:
     """One service line.
 
-    `lists[field]` holds the field's values in the contract's normal form, distinct, blanks dropped;
-    `raw[field]` the same values as written (trimmed). `decision` is filled in as lines are decided.
+    Each list field (`ln.muscles`, ...) holds the field's values in the contract's normal form,
+    distinct, blanks dropped; `ln.raw_muscles` (...) the same values as written (trimmed).
+    `decision` and `reasons` are filled in as lines are decided.
     """
 
-    __slots__ = ("claim", "no", "date", "code", "code_raw", "units", "lists", "raw", "extra", "decision", "reasons")
+    __slots__ = ("claim", "no", "date", "code", "code_raw", "units", *LIST_FIELDS,
+                 *(f"raw_{f}" for f in LIST_FIELDS), "extra", "decision", "reasons")
 
     def __init__(self, claim, no, date_ord, code, units, lists, raw, extra=None, code_raw=None):
         self.claim = claim
@@ -66,14 +72,45 @@ class Line:
         self.code = code
         self.code_raw = code_raw if code_raw is not None else code
         self.units = units
-        self.lists = lists
-        self.raw = raw
+        for f in LIST_FIELDS:
+            setattr(self, f, lists.get(f, ()))
+            setattr(self, "raw_" + f, raw.get(f, ()))
         self.extra = extra or {}
         self.decision = None
         self.reasons = ()
 
+    @property
+    def lists(self) -> dict:
+        """The list fields in normal form, by name (a copy; rules read the attributes)."""
+        return {f: getattr(self, f) for f in LIST_FIELDS}
+
+    @property
+    def raw(self) -> dict:
+        """The list fields as written, by name (a copy)."""
+        return {f: getattr(self, "raw_" + f) for f in LIST_FIELDS}
+
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
         return f"<Line {self.claim.claim_id}#{self.no} {self.code} {iso(self.date)}>"
+
+
+_EMPTY: dict = {}
+
+
+def new_line(claim, no, date_ord, code, units, norm, raw, code_raw):
+    """A Line from normalised and raw value tuples in LIST_FIELDS order (the readers' fast path)."""
+    ln = object.__new__(Line)
+    ln.claim = claim
+    ln.no = no
+    ln.date = date_ord
+    ln.code = code
+    ln.code_raw = code_raw
+    ln.units = units
+    ln.modifiers, ln.diagnoses, ln.muscles, ln.substances = norm
+    ln.raw_modifiers, ln.raw_diagnoses, ln.raw_muscles, ln.raw_substances = raw
+    ln.extra = _EMPTY
+    ln.decision = None
+    ln.reasons = ()
+    return ln
 
 
 class Rule(NamedTuple):
@@ -274,13 +311,13 @@ def same_day_hit(others, ln: Line, sharing: str | None = None, lacking: str | No
     """The first other line (in decision order) meeting the qualifier, as a SameDayHit, or None."""
     for o in others:
         if sharing is not None:
-            mine = ln.lists.get(sharing, ())
-            theirs = o.lists.get(sharing, ())
+            mine = getattr(ln, sharing)
+            theirs = getattr(o, sharing)
             for v in mine:
                 if v in theirs:
                     return SameDayHit(o, v)
             continue
-        if lacking is not None and o.lists.get(lacking):
+        if lacking is not None and getattr(o, lacking):
             continue
         return SameDayHit(o, "")
     return None

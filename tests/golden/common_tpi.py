@@ -37,9 +37,9 @@ def rule_muscles_for_20552(ln, g):
     """
     if ln.code != '20552':
         return None
-    if len(ln.lists['muscles']) <= 2:
+    if len(ln.muscles) <= 2:
         return None
-    return ''.join(('20552 is for 1 or 2 muscles but ', str(len(ln.lists['muscles'])), ' distinct muscles were injected; bill 20553',))
+    return ''.join(('20552 is for 1 or 2 muscles but ', str(len(ln.muscles)), ' distinct muscles were injected; bill 20553',))
 
 
 def rule_muscles_for_20553(ln, g):
@@ -54,11 +54,11 @@ def rule_muscles_for_20553(ln, g):
     """
     if ln.code != '20553':
         return None
-    if not ln.lists['muscles']:
+    if not ln.muscles:
         return None
-    if len(ln.lists['muscles']) >= 3:
+    if len(ln.muscles) >= 3:
         return None
-    return ''.join(('20553 is for 3 or more muscles but ', str(len(ln.lists['muscles'])), ' distinct muscles were injected; bill 20552',))
+    return ''.join(('20553 is for 3 or more muscles but ', str(len(ln.muscles)), ' distinct muscles were injected; bill 20552',))
 
 
 def rule_muscles_documented(ln, g):
@@ -73,7 +73,7 @@ def rule_muscles_documented(ln, g):
     """
     if ln.code not in S_TPI:
         return None
-    if bool(ln.lists['muscles']):
+    if bool(ln.muscles):
         return None
     return ''.join(('no muscles documented for ', ln.code, ': the procedure note must name the muscles injected',))
 
@@ -165,7 +165,7 @@ def rule_dry_needling_muscles(ln, g):
     f1 = _rt.same_day_hit(g.same_day(ln, 'TPI'), ln, None, None)
     if f1 is None:
         return None
-    if not ((not ln.lists['muscles']) or (_rt.same_day_hit(g.same_day(ln, 'TPI'), ln, None, 'muscles') is not None)):
+    if not ((not ln.muscles) or (_rt.same_day_hit(g.same_day(ln, 'TPI'), ln, None, 'muscles') is not None)):
         return None
     return 'dry needling the same day as a trigger point injection: both lines must name the muscles, to show they differ'
 
@@ -185,7 +185,7 @@ def rule_em_needs_25(ln, g):
     f1 = _rt.same_day_hit(g.same_day(ln, 'TPI'), ln, None, None)
     if f1 is None:
         return None
-    if '25' in ln.lists['modifiers']:
+    if '25' in ln.modifiers:
         return None
     return ''.join(('E/M ', ln.code, ' the same day as trigger point injection ', f1.other.code, ' needs modifier 25',))
 
@@ -202,7 +202,7 @@ def rule_modifier_25_on_tpi(ln, g):
     """
     if ln.code not in S_TPI:
         return None
-    if '25' not in ln.lists['modifiers']:
+    if '25' not in ln.modifiers:
         return None
     return ''.join(('modifier 25 belongs on the E/M line, not on ', ln.code,))
 
@@ -219,7 +219,7 @@ def rule_excluded_injectate(ln, g):
     """
     if ln.code not in S_TPI:
         return None
-    f1 = _rt.first_stem(ln.raw['substances'], S_EXCLUDED_INJECTATES)
+    f1 = _rt.first_stem(ln.raw_substances, S_EXCLUDED_INJECTATES)
     if f1 is None:
         return None
     return ''.join((f1, ' is an excluded injectate: every line of the claim is denied',))
@@ -237,7 +237,7 @@ def rule_substances_documented(ln, g):
     """
     if ln.code not in S_TPI:
         return None
-    if bool(ln.lists['substances']):
+    if bool(ln.substances):
         return None
     return ''.join(('no injected substances documented for ', ln.code,))
 

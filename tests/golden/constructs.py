@@ -34,9 +34,9 @@ def rule_code_is(ln, g):
     """
     if ln.code != '20552':
         return None
-    if len(ln.lists['muscles']) <= 2:
+    if len(ln.muscles) <= 2:
         return None
-    return ''.join((ln.code, ' on ', _rt.iso(ln.date), ': ', str(len(ln.lists['muscles'])), ' muscles',))
+    return ''.join((ln.code, ' on ', _rt.iso(ln.date), ': ', str(len(ln.muscles)), ' muscles',))
 
 
 def rule_code_not_in(ln, g):
@@ -46,7 +46,7 @@ def rule_code_not_in(ln, g):
     """
     if ln.code in S_PROC:
         return None
-    if not (('25' in ln.lists['modifiers']) or ('59' not in ln.lists['modifiers'])):
+    if not (('25' in ln.modifiers) or ('59' not in ln.modifiers)):
         return None
     return 'rule code-not-in (golden/constructs.policy:15)'
 
@@ -59,10 +59,10 @@ def rule_has_in(ln, g):
     """
     if ln.code not in S_PROC:
         return None
-    f1 = _rt.first_in(ln.lists['muscles'], S_MUSCLES)
+    f1 = _rt.first_in(ln.muscles, S_MUSCLES)
     if f1 is None:
         return None
-    if _rt.first_prefix(ln.lists['diagnoses'], S_DX) is not None:
+    if _rt.first_prefix(ln.diagnoses, S_DX) is not None:
         return None
     return ''.join(('matched ', f1,))
 
@@ -74,7 +74,7 @@ def rule_has_value(ln, g):
     """
     if ln.code not in S_RANGE:
         return None
-    if _rt.first_prefix(ln.lists['diagnoses'], ('M791',)) is None:
+    if _rt.first_prefix(ln.diagnoses, ('M791',)) is None:
         return None
     if ln.units < 2:
         return None
@@ -156,7 +156,7 @@ def rule_claim_wide(ln, g):
     """
     if ln.code not in S_PROC:
         return None
-    f1 = _rt.first_stem(ln.raw['substances'], S_BAD)
+    f1 = _rt.first_stem(ln.raw_substances, S_BAD)
     if f1 is None:
         return None
     return ''.join((f1, ' in claim ', ln.claim.claim_id, ' of ', ln.claim.patient_id, ' (', ln.claim.payer, '), ', 'golden-constructs', '/', 'claim-wide', ', line ', str(ln.no), ', units ', str(ln.units),))
