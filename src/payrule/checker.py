@@ -88,6 +88,14 @@ def provided(cond: ast.Cond) -> set[str]:
     return out
 
 
+def provided_anywhere(cond: ast.Cond) -> set[str]:
+    """What every condition in the tree would provide, wherever it stands."""
+    out: set[str] = set()
+    for c in walk(cond):
+        out |= provided(c)
+    return out
+
+
 def field_name(name: str) -> str | None:
     """The claim field a policy's word names (`muscle` and `muscles` both name `muscles`)."""
     if name in LIST_FIELDS or name in NUMBER_FIELDS:
@@ -109,8 +117,19 @@ def guard_of(cond: ast.Cond) -> tuple[str, str] | None:
     return None
 
 
-def split_message(text: ast.Text, allowed: set[str], diags: list[Diagnostic]) -> tuple[Segment, ...]:
-    """"{nth} session" -> (Placeholder('nth'), ' session'); `{{` and `}}` stand for braces."""
+_SOURCE_OF = {
+    "matched": "`has FIELD in SET`",
+    **{p: "`same day as SET`" for p in PLACEHOLDERS[ast.SameDay]},
+    "shared": "`same day as SET sharing a FIELD`",
+    **{p: "`more than N SET sessions ...`" for p in PLACEHOLDERS[ast.SessionLimit]},
+    **{p: "`less than N days after the last SET session`" for p in PLACEHOLDERS[ast.Spacing]},
+    "next_date": "a session limit or `less than N days after ...`",
+}
+
+
+def split_message(text: ast.Text, allowed: set[str], diags: list[Diagnostic], nested: set[str] = frozenset()) -> tuple[Segment, ...]:
+    """"{nth} session" -> (Placeholder('nth'), ' session'); `{{` and `}}` stand for braces.
+    `nested` names the placeholders conditions under `or`/`not` would find (for a better hint)."""
     out: list[Segment] = []
     buf: list[str] = []
     pos = 0
@@ -130,6 +149,11 @@ def split_message(text: ast.Text, allowed: set[str], diags: list[Diagnostic]) ->
         if name not in allowed:
             hint = did_you_mean(name, allowed)
             listing = ", ".join(f"{{{a}}}" for a in sorted(allowed))
+            if name in nested:
+                hint = (f"`{{{name}}}` is found by a condition under `or` or `not`, which may not hold when the "
+                        "rule fires: only conditions joined by `and` at the top can be quoted;")
+            elif name in _SOURCE_OF or name.startswith("distinct_"):
+                hint = f"`{{{name}}}` comes from {_SOURCE_OF.get(name, '`distinct FIELD ...`')}, which this rule does not have;"
             diags.append(error(f"the message quotes `{{{name}}}`, which this rule does not provide", sp,
                                help=(hint + " " if hint else "") + f"this rule can quote {listing}"))
             continue
@@ -397,7 +421,7 @@ class _Checker:
         for unit in self.by_id.values():
             for rule in unit.policy.rules:
                 if rule.message is not None:
-                    split_message(rule.message, provided(rule.cond), self.diags)
+                    split_message(rule.message, provided(rule.cond), self.diags, provided_anywhere(rule.cond))
 
     PASSES: tuple[tuple[str, Callable], ...] = (
         ("policy ids", pass_policy_ids),

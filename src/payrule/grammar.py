@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -37,52 +38,53 @@ def parser() -> Lark:
     )
 
 
-# Terminals whose pattern is not one literal word get a hand-written description.
+# Terminals that are not keywords or punctuation get a hand-written description.
 _DESCRIBED = {
     "NAME": "a name",
     "CODE": "a code",
     "INT": "a whole number",
     "STRING": 'a quoted string ("...")',
-    "SET_KIND": "`codes`, `diagnoses`, `stems` or `names`",
-    "ACTION": "`deny` or `review`",
-    "SCOPE": "`line` or `claim`",
     "CMP": "a comparison (`>`, `>=`, `<`, `<=`, `=`, `!=`)",
     "$END": "the end of the file",
 }
+# A keyword terminal is written /word(?![\w-])/ or /(one|two)(?![\w-])/ in the grammar.
+_KEYWORD = re.compile(r"^\(?([a-z|]+)\)?\(\?!\[\\w-\]\)$")
 
 
 @functools.lru_cache(maxsize=None)
-def _literal_terminals() -> dict[str, str]:
-    out: dict[str, str] = {}
+def _terminal_words() -> dict[str, list[str]]:
+    """Terminal name -> the literal words or punctuation it matches."""
+    out: dict[str, list[str]] = {}
     for term in parser().terminals:
         if term.pattern.type == "str":
-            out[term.name] = term.pattern.value
+            out[term.name] = [term.pattern.value]
+        else:
+            m = _KEYWORD.match(term.pattern.value)
+            if m:
+                out[term.name] = m.group(1).split("|")
     return out
 
 
 def friendly(terminal: str) -> str:
-    """`RULE` -> "`rule`", `NAME` -> "a name"."""
+    """`RULE` -> "`rule`", `ACTION` -> "`deny` or `review`", `NAME` -> "a name"."""
     if terminal in _DESCRIBED:
         return _DESCRIBED[terminal]
-    lit = _literal_terminals().get(terminal)
-    return f"`{lit}`" if lit is not None else terminal.lower()
+    words = _terminal_words().get(terminal)
+    if words:
+        return " or ".join(f"`{w}`" for w in words)
+    return terminal.lower()
 
 
 def keyword_of(terminal: str) -> list[str]:
     """The words a keyword terminal accepts (for "did you mean")."""
-    lit = _literal_terminals().get(terminal)
-    if lit is not None:
-        return [lit] if lit.isalpha() else []
-    return {
-        "SET_KIND": ["codes", "diagnoses", "stems", "names"],
-        "ACTION": ["deny", "review"],
-        "SCOPE": ["line", "claim"],
-    }.get(terminal, [])
+    return [w for w in _terminal_words().get(terminal, []) if w.isalpha()]
 
 
 def expected_words(terminals: set[str] | frozenset[str]) -> str:
     """"`when`", "`and`, `or` or `message`": the expected terminals in plain words, sorted."""
-    names = sorted({friendly(t) for t in terminals if t not in ("WS", "COMMENT")})
+    names = sorted({f"`{w}`" for t in terminals for w in _terminal_words().get(t, []) if t not in _DESCRIBED}
+                   | {friendly(t) for t in terminals if t in _DESCRIBED or t not in _terminal_words()}
+                   - {"ws", "comment"})
     if not names:
         return "nothing more"
     if len(names) == 1:

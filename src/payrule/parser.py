@@ -64,16 +64,28 @@ def _syntax_diagnostic(source: SourceFile, exc: UnexpectedInput):
             )
         width = max(1, len(str(tok)))
         span = source.span(tok.line, tok.column, tok.line, tok.column + width)
-        hint = None
-        if tok.type in ("NAME", "CODE", "INT"):
-            words = [w for t in expected for w in keyword_of(t)]
-            hint = did_you_mean(str(tok), words)
+        words = [w for t in expected for w in keyword_of(t)]
+        hint = did_you_mean(str(tok), words) if words else None
         what = f"unexpected `{tok}`"
         help_ = f"expected {expected_words(expected)}"
-        if hint:
+        if hint and len(words) > 1:
             help_ = f"{hint} ({help_})"
+        elif hint:
+            help_ = hint
+        prev = _previous_token(exc)
         if "COLON" in expected and len(expected) == 1:
             help_ = "a rule's name is followed by `:`, as in `rule frequency: deny line when ...`"
+        elif str(tok) in ("=", ">", "<") and prev is not None and prev.type == "CMP":
+            help_ = f"write one comparison: `{prev}{tok}` is not one; equality is a single `=`"
+        elif expected == {"CMP"} and prev is not None and prev.type == "NAME":
+            starts = ["code", "has", "lacks", "distinct", "same", "more", "less", "not"]
+            guess = did_you_mean(str(prev), starts)
+            if guess:
+                pw = max(1, len(str(prev)))
+                return error(f"unknown condition `{prev}`", source.span(prev.line, prev.column, prev.line, prev.column + pw), help=guess)
+            help_ = f"`{prev}` is read as a field compared with a number, e.g. `units > 1`: expected a comparison"
+        elif expected == {"STRING"} and prev is not None and prev.type == "NAME" and _is_policy_header(exc):
+            what, help_ = "the policy needs a title", 'write it after the id: `policy ID "Title"`'
         return error(what, span, help=help_)
     if isinstance(exc, UnexpectedCharacters):
         line, col = exc.line, exc.column
@@ -95,6 +107,19 @@ def _syntax_diagnostic(source: SourceFile, exc: UnexpectedInput):
         line, col = _end_position(source)
         return error("unexpected end of file", source.span(line, col), help=f"expected {expected_words(set(exc.expected))}")
     raise exc  # pragma: no cover
+
+
+def _previous_token(exc: UnexpectedToken):
+    history = getattr(exc, "token_history", None)
+    return history[-1] if history else None
+
+
+def _is_policy_header(exc: UnexpectedToken) -> bool:
+    try:
+        stack = exc.interactive_parser.parser_state.value_stack
+    except AttributeError:  # pragma: no cover
+        return False
+    return len(stack) == 2 and getattr(stack[0], "type", "") == "POLICY"
 
 
 def _can_end(exc: UnexpectedToken) -> bool:
