@@ -1,0 +1,407 @@
+"""`payrule lint`: one test per code (it fires, and the fixed policy is clean of it), the reasoning behind
+PR303 and PR306, the command, and the examples on docs/lint-codes.md."""
+from __future__ import annotations
+
+import re
+import textwrap
+
+import pytest
+
+from conftest import POLICIES, ROOT
+from payrule.diagnostics import Diagnostic, Severity, error, render_all
+from payrule.linter import CODES, code_for, lint
+from payrule.loader import load_workspace
+from payrule.source import SourceFile, Span
+
+DOC = ROOT / "docs" / "lint-codes.md"
+
+
+def run_lint(*texts: str, **named: str) -> list[Diagnostic]:
+    """Lint policies given as text: positional ones are `example.policy`, `example2.policy`..."""
+    files = {("example.policy" if i == 0 else f"example{i + 1}.policy"): t for i, t in enumerate(texts)}
+    files.update({k.replace("__", "/") + ".policy": v for k, v in named.items()})
+    return lint([SourceFile(name, textwrap.dedent(t)) for name, t in files.items()])
+
+
+def codes(diags) -> list[str]:
+    return [d.code for d in diags]
+
+
+def policy(body: str, head: str = 'policy example "T"\n  payer acme\n  source CPT "c"\n  codes TPI = 20552, 20553\n') -> str:
+    return head + body
+
+
+def rule(cond: str, extra: str = "", message: str = "m", action: str = "deny line") -> str:
+    return policy(f'{extra}\n  rule r:\n    {action} when {cond}\n    message "{message}"\n    per CPT\n')
+
+
+CLEAN = rule("code in TPI and units > 1")
+
+# code -> (policies where it fires, the same policies fixed); a tuple of texts, or a dict of named files
+CASES: dict[str, tuple] = {
+    "PR001": ((rule("code in TPI and units > 1").replace("when", "whn"),), (CLEAN,)),
+    "PR002": ((rule("code in TPI", message="m").replace('"m"', '"m'),), (CLEAN,)),
+    "PR003": ((rule("code in TPI and has muscle 'soleus'"),), (rule('code in TPI and has muscle "soleus"'),)),
+    "PR004": ((rule("code in TPI", message="a \\q"),), (rule("code in TPI", message="a \\\\q"),)),
+    "PR101": ((policy("  include nowhere\n" + CLEAN.split("codes TPI = 20552, 20553\n")[1]),), (CLEAN,)),
+    "PR102": ({"a": 'policy a "A"\n  include b\n', "b": 'policy b "B"\n  include a\n'},
+              {"a": 'policy a "A"\n  include b\n', "b": 'policy b "B"\n'}),
+    "PR103": ({"a": 'policy same "A"\n', "b": 'policy same "B"\n'}, {"a": 'policy a "A"\n', "b": 'policy b "B"\n'}),
+    "PR104": (('policy x "T"\n  payer a\n  payer b\n',), ('policy x "T"\n  payer a\n',)),
+    "PR105": ({"a": 'policy a "A"\n  payer acme\n', "b": 'policy b "B"\n  payer ACME\n'},
+              {"a": 'policy a "A"\n  payer acme\n', "b": 'policy b "B"\n  payer aetna\n'}),
+    "PR201": ((rule("code in TPl"),), (rule("code in TPI"),)),
+    "PR202": ((rule("code in TPI and lacks diagnosis in TPI"),),
+              (rule("code in TPI and lacks diagnosis in D", extra="  diagnoses D = M79.1\n"),)),
+    "PR203": ((rule("code in TPI and code is 2055"),), (rule("code in TPI and code is 20552"),)),
+    "PR204": ((rule("code in TPI and lacks diagnosis in D", extra="  diagnoses D = 79.1\n"),),
+              (rule("code in TPI and lacks diagnosis in D", extra="  diagnoses D = M79.1\n"),)),
+    "PR205": ((rule("code in TPI and has modifier 250"),), (rule("code in TPI and has modifier 25"),)),
+    "PR206": ((rule("code in TPI and has substance in S", extra='  stems S = "platelet rich"\n'),),
+              (rule("code in TPI and has substance in S", extra='  stems S = "platelet"\n'),)),
+    "PR207": ((rule("code in TPI and code in C", extra="  codes C = 0001T..99999\n"),),
+              (rule("code in TPI and code in C", extra="  codes C = 0001T..0999T\n"),)),
+    "PR208": ((rule("code in EM", extra="  codes EM = 99215..99202\n"),), (rule("code in EM", extra="  codes EM = 99202..99215\n"),)),
+    "PR209": ((rule("code in TPI", extra="  codes TPI = 20552\n"),), (CLEAN,)),
+    "PR210": ((rule("code in TPI", extra="  codes EM = 99202..99215\n"),), (rule("code in TPI or code in EM", extra="  codes EM = 99202..99215\n"),)),
+    "PR211": ((rule("code in EM", extra="  codes EM = 99202..99215, 99213\n"),), (rule("code in EM", extra="  codes EM = 99202..99215\n"),)),
+    "PR301": ((CLEAN + CLEAN.split("codes TPI = 20552, 20553\n")[1],), (CLEAN,)),
+    "PR302": ((rule("code in TPI and lacks musles"),), (rule("code in TPI and lacks muscles"),)),
+    "PR303": ((rule("code is 20552 and code is 20553"),), (rule("code is 20552 or code is 20553"),)),
+    "PR304": ((rule("code in TPI and more than 0 TPI sessions within 12 months"),),
+              (rule("code in TPI and more than 3 TPI sessions within 12 months"),)),
+    "PR305": ((rule("code in TPI and same day as earlier TPI", action="deny claim"),),
+              (rule("code in TPI and same day as TPI", action="deny claim"),)),
+    "PR306": ((CLEAN + rule("has modifier 25 and units > 1 and code in TPI").split("codes TPI = 20552, 20553\n")[1].replace("rule r:", "rule r2:"),),
+              (CLEAN + rule("has modifier 25 and code in TPI").split("codes TPI = 20552, 20553\n")[1].replace("rule r:", "rule r2:"),)),
+    "PR401": ((rule("code in TPI", message="{nth} time"),), (rule("code in TPI", message="{code} time"),)),
+    "PR402": ((rule("code in TPI", message="{code"),), (rule("code in TPI", message="{{code"),)),
+    "PR403": ((CLEAN.replace("per CPT", "per CTP"),), (CLEAN,)),
+    "PR404": ((rule("code in TPI", extra='  source CPT "again"\n'),), (CLEAN,)),
+    "PR405": ((rule("code in TPI", extra='  source NCCI "n"\n'),), (CLEAN,)),
+    "PR406": ((CLEAN.replace("    per CPT\n", ""),), (CLEAN,)),
+    "PR407": ((CLEAN.replace('    message "m"\n', ""),), (CLEAN,)),
+}
+
+
+def lint_case(spec) -> list[Diagnostic]:
+    return run_lint(**spec) if isinstance(spec, dict) else run_lint(*spec)
+
+
+@pytest.mark.parametrize("code", sorted(CASES))
+def test_code_fires_and_the_fix_is_clean(code):
+    bad, good = CASES[code]
+    found = lint_case(bad)
+    assert code in codes(found), render_all(found, {})
+    hit = next(d for d in found if d.code == code)
+    assert hit.severity is CODES[code].severity
+    assert hit.help, "every finding says how to fix it"
+    fixed = lint_case(good)
+    assert code not in codes(fixed), render_all(fixed, {})
+
+
+def test_the_clean_policy_is_clean():
+    assert run_lint(CLEAN) == []
+
+
+def test_every_code_is_tested_or_has_its_own_test():
+    assert set(CASES) | {"PR000", "PR005"} == set(CODES)
+
+
+def test_unknown_messages_get_pr000_and_codes_already_set_are_kept():
+    sp = Span("x", 1, 1, 1, 2)
+    assert code_for(error("something new went wrong", sp)) == "PR000"
+    assert code_for(error("unknown code set `X`", sp)) == "PR201"
+    assert code_for(error("unknown code set `X`", sp, code="PR999")) == "PR999"
+
+
+def test_pr005_a_file_that_cannot_be_read(tmp_path):
+    bad = tmp_path / "bad.policy"
+    bad.write_bytes(b'policy x "\xff"\n')
+    good = tmp_path / "good.policy"
+    good.write_text('policy y "T"\n')
+    found = lint(load_workspace(files=[(bad, "bad.policy"), (good, "good.policy")]))
+    assert [(d.code, d.span.path) for d in found] == [("PR005", "bad.policy")]
+    assert lint(load_workspace(files=[(good, "good.policy")])) == []
+
+
+def test_findings_are_sorted_and_all_reported():
+    found = run_lint(rule("code in TPl and lacks musles and code is 2055", message="{nth}"))
+    assert codes(found) == ["PR210", "PR201", "PR302", "PR203", "PR401"]  # TPI is unused: the rule says TPl
+    assert [(d.span.line, d.span.col) for d in found] == sorted((d.span.line, d.span.col) for d in found)
+
+
+def test_a_policy_including_one_with_a_syntax_error_is_not_checked_further():
+    found = run_lint(
+        common='policy common "C"\n  codes TPI = 20552 20553\n',
+        payer='policy payer "P"\n  payer acme\n  include common\n  source CPT "c"\n'
+              '  rule r:\n    deny line when code in TPI\n',  # no message, no per: not reported yet
+        other='policy other "O"\n  payer b\n  codes X = 2055\n',
+    )
+    # other.policy is checked; its set X is unused, but that waits until every file parses
+    assert [(d.code, d.span.path) for d in found] == [("PR001", "common.policy"), ("PR203", "other.policy")]
+
+
+def test_only_reports_the_named_files_and_errors_in_what_they_include():
+    files = [
+        SourceFile("common.policy", 'policy common "C"\n  codes TPI = 2055\n  codes UNUSED = 20552\n'),
+        SourceFile("payer.policy", 'policy payer "P"\n  payer acme\n  include common\n  rule r:\n    deny line when code in TPI\n'),
+        SourceFile("other.policy", 'policy other "O"\n  payer b\n  codes X = 2055\n'),
+    ]
+    found = lint(files, only=["payer.policy"])
+    assert [(d.code, d.span.path) for d in found] == [("PR203", "common.policy"), ("PR406", "payer.policy"), ("PR407", "payer.policy")]
+
+
+def test_shipped_policies_are_lint_clean():
+    assert lint(load_workspace(dirs=[POLICIES])) == []
+
+
+# ---- PR303: sound, and says which two items clash ------------------------------------------------
+
+SETS = "  codes A = 20552, 20553\n  codes B = 99202..99215\n  codes C = 20550..20559\n  codes D = 20552\n"
+
+
+@pytest.mark.parametrize(
+    "cond, first, second",
+    [
+        ("code is 20552 and code is 20553", "code is 20552", "code is 20553"),
+        ("code in A and code not in A", "code in A", "code not in A"),
+        ("code in A and not code in A", "code in A", "not code in A"),
+        ("code is 99213 and code in A", "code is 99213", "code in A"),
+        ("code in A and code is 99213", "code in A", "code is 99213"),
+        ("code is 20552 and code not in C", "code is 20552", "code not in C"),
+        ("code in A and code in B", "code in A", "code in B"),
+        ("code in D and not code is 20552", "code in D", "not code is 20552"),
+        ("has muscles and lacks muscles", "has muscles", "lacks muscles"),
+        ("lacks muscle and has muscle \"left soleus\"", "lacks muscle", 'has muscle "left soleus"'),
+        ("has modifier 25 and lacks modifier 25", "has modifier 25", "lacks modifier 25"),
+        ("has diagnosis m79.1 and lacks diagnosis M791", "has diagnosis m79.1", "lacks diagnosis M791"),
+        ("has muscle in N and lacks muscle in N", "has muscle in N", "lacks muscle in N"),
+        ("has muscles and distinct muscles < 1", "has muscles", "distinct muscles < 1"),
+        ("units > 5 and units != 3 and units < 4", "units > 5", "units < 4"),
+        ("units = 2 and units != 2", "units = 2", "units != 2"),
+        ("units >= 2 and not units > 1", "units >= 2", "not units > 1"),
+        ("code in A and (units < 4 and units > 4)", "units < 4", "units > 4"),
+    ],
+)
+def test_never_fires_names_the_two_items_that_clash(cond, first, second):
+    found = [d for d in run_lint(rule(cond, extra=SETS + '  names N = "left soleus"\n')) if d.code == "PR303"]
+    assert len(found) == 1, found
+    assert found[0].message == f"rule `r` can never fire: `{second}` contradicts `{first}`"
+    assert found[0].severity is Severity.ERROR
+
+
+@pytest.mark.parametrize("cond", ["units <= 0", "distinct muscles = 0 and units = 0"])
+def test_never_fires_on_an_item_never_true_alone(cond):
+    (d,) = [d for d in run_lint(rule(cond)) if d.code == "PR303"]
+    assert d.message == "rule `r` can never fire: `units <= 0` is never true" or d.message.endswith("`units = 0` is never true")
+
+
+def test_never_fires_when_no_alternative_can_be_true():
+    (d,) = [d for d in run_lint(rule("(code is 20552 and code is 20553) or (has modifier 25 and lacks modifier 25)"))
+            if d.code == "PR303"]
+    assert d.message == "rule `r` can never fire: none of its alternatives can be true"
+
+
+@pytest.mark.parametrize(
+    "cond",
+    [
+        "code is 20552 or code is 20553",
+        "code in A and code in C",  # 20552 is in both
+        "code in B and code in B",
+        "code is 20555 and code in C",  # inside the range
+        "code is 2055A and code not in C",  # another shape: not in the range
+        "has diagnosis M79 and lacks diagnosis M79.1",  # prefixes: M79.2 has the first, not the second
+        "has muscle in N and lacks muscle \"x\"",
+        "has muscles and lacks muscle in N",
+        "units != 1 and units < 3",
+        "distinct muscles > 2 and has muscles",
+        "not (code is 20552 and code is 20553)",
+        "units > 1 and not units > 5",
+        "(code is 20552 and code is 20553) or units > 1",
+        "same day as A and not same day as A sharing a muscle",
+        "more than 3 A sessions within 12 months and more than 5 A sessions within 24 months",
+    ],
+)
+def test_never_fires_stays_quiet_when_a_line_could_match(cond):
+    found = run_lint(rule(cond, extra=SETS + '  names N = "left soleus"\n'))
+    assert "PR303" not in codes(found), render_all(found, {})
+
+
+def test_the_checkers_own_impossible_comparison_is_not_reported_twice():
+    found = run_lint(rule("code in TPI and units < 1"))
+    assert codes(found) == ["PR303"]
+    assert found[0].message == "`units < 1` can never be true"
+
+
+# ---- PR306 ---------------------------------------------------------------------------------------
+
+
+def two_rules(first: str, second: str) -> str:
+    return policy(
+        f'  rule a:\n    {first}\n    message "m"\n    per CPT\n\n  rule b:\n    {second}\n    message "n"\n    per CPT\n'
+    )
+
+
+@pytest.mark.parametrize(
+    "first, second, why",
+    [
+        ("deny line when code in TPI and units > 1", "deny line when units > 1 and code in TPI", "the two rules have the same condition"),
+        ("deny line when code in TPI", "deny line when code in TPI and (units > 1 and has modifier 25)",
+         "every condition of `a` is also in `b`"),
+        ("review claim when code in TPI and has modifier 50", "review claim when code in TPI and has modifier 50 and units > 1",
+         "every condition of `a` is also in `b`"),
+    ],
+)
+def test_shadowed_rule(first, second, why):
+    (d,) = [d for d in run_lint(two_rules(first, second)) if d.code == "PR306"]
+    assert d.message == "rule `b` is shadowed by rule `a` (line 5), which has the same effect"
+    assert d.help.startswith(why + ", so `a` already")
+    assert d.span.line == 10
+
+
+@pytest.mark.parametrize(
+    "first, second",
+    [
+        ("deny line when code in TPI and units > 1", "review line when code in TPI and units > 1"),  # another action
+        ("deny line when code in TPI and units > 1", "deny claim when code in TPI and units > 1"),  # another scope
+        ("deny line when code in TPI and units > 1", "deny line when code in TPI"),  # the later is broader
+        ("deny line when code in TPI and units > 1", "deny line when code in TPI and units > 2"),  # implies, but not as written
+        ("deny line when code in TPI or units > 1", "deny line when code in TPI"),
+    ],
+)
+def test_not_shadowed(first, second):
+    assert "PR306" not in codes(run_lint(two_rules(first, second)))
+
+
+def test_shadowed_by_a_rule_of_an_included_policy():
+    found = run_lint(
+        common='policy common "C"\n  source CPT "c"\n  codes TPI = 20552\n  rule units:\n    deny line when code in TPI and units > 1\n'
+               '    message "m"\n    per CPT\n',
+        payer='policy payer "P"\n  payer acme\n  include common\n  rule more-units:\n'
+              '    deny line when code in TPI and units > 1 and has modifier 59\n    message "m"\n    per CPT\n',
+    )
+    (d,) = found
+    assert (d.code, d.span.path) == ("PR306", "payer.policy")
+    assert d.message == "rule `more-units` is shadowed by rule `units` (common.policy:4), which has the same effect"
+
+
+# ---- the command ---------------------------------------------------------------------------------
+
+
+def test_lint_with_no_file_lints_the_shipped_policies(cli):
+    res = cli("lint")
+    assert (res.code, res.out, res.err) == (0, "0 errors, 0 warnings\n", "")
+
+
+def test_lint_exit_status_errors_warnings_and_strict(cli, tmp_path):
+    warn = tmp_path / "warn.policy"
+    warn.write_text(CLEAN.replace('    message "m"\n', ""))
+    bad = tmp_path / "bad.policy"
+    bad.write_text(rule("code in TPl"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = cli("lint", "--policies", empty, warn)
+    assert res.code == 0
+    assert res.out.endswith("0 errors, 1 warning\n")
+    assert f"{warn.as_posix()}:6:8: warning[PR407]: rule `r` has no message" in res.out
+    assert cli("lint", "--policies", empty, "--strict", warn).code == 1
+    res = cli("lint", "--policies", empty, bad)
+    assert res.code == 1
+    assert res.out.endswith("1 error, 1 warning\n")  # and TPI is never used
+
+
+def test_lint_a_folder_reports_every_file_in_it_sorted(cli, tmp_path):
+    folder = tmp_path / "p"
+    folder.mkdir()
+    (folder / "b.policy").write_text(rule("code in TPl").replace("example", "b").replace("payer acme", "payer other"))
+    (folder / "a.policy").write_text(rule("code in TPI", extra="  codes X = 2055\n").replace("example", "a"))
+    res = cli("lint", "--policies", folder)
+    heads = [l.split(": ")[0] + ": " + l.split(": ")[1] for l in res.out.splitlines() if l.startswith("p/")]
+    assert heads == [
+        "p/a.policy:5:9: warning[PR210]",
+        "p/a.policy:5:13: error[PR203]",
+        "p/b.policy:4:9: warning[PR210]",
+        "p/b.policy:7:28: error[PR201]",
+    ]
+    assert res.out.endswith("\n2 errors, 2 warnings\n")
+    assert res.code == 1
+
+
+def test_lint_a_file_uses_the_shipped_policies_for_includes(cli, tmp_path):
+    f = tmp_path / "acme.policy"
+    f.write_text(
+        'policy acme-tpi "Acme"\n  payer acme\n  include common-tpi\n  source P "p"\n\n  rule bilateral:\n'
+        '    deny line when code in TPI and has modifier 50\n    message "no 50 on {code}"\n    per P\n'
+    )
+    res = cli("lint", f)
+    assert (res.code, res.out) == (0, "0 errors, 0 warnings\n")
+
+
+def test_lint_missing_file_or_folder_is_a_usage_error(cli, tmp_path):
+    assert cli("lint", tmp_path / "nope.policy").code == 2
+    assert cli("lint", "--policies", tmp_path / "nope").code == 2
+
+
+# ---- docs/lint-codes.md --------------------------------------------------------------------------
+
+_FENCE = re.compile(r"^```(\w*)\s*$")
+
+
+def doc_examples() -> list[tuple[str, list[SourceFile], str, int]]:
+    """(code, the example's files, the report shown, line of the report's fence) for each section."""
+    out = []
+    code, files = None, []
+    lines = DOC.read_text(encoding="utf-8").split("\n")
+    i = 0
+    while i < len(lines):
+        m = re.match(r"^### (PR\d{3})\s*$", lines[i])
+        if m:
+            code, files = m.group(1), []
+        f = _FENCE.match(lines[i])
+        if f and code:
+            j = i + 1
+            while not lines[j].startswith("```"):
+                j += 1
+            body = "\n".join(lines[i + 1 : j]) + "\n"
+            if f.group(1) == "payrule":
+                first = body.split("\n", 1)[0]
+                name = first[2:].strip() if first.startswith("# ") and first.strip().endswith(".policy") else "example.policy"
+                files.append(SourceFile(name, body))
+            elif f.group(1) == "text" and files:
+                out.append((code, files, body, i + 1))
+                files = []
+            i = j
+        i += 1
+    return out
+
+
+DOC_EXAMPLES = doc_examples()
+
+
+def test_every_code_is_documented_with_a_heading_and_a_table_row():
+    text = DOC.read_text(encoding="utf-8")
+    for code, info in CODES.items():
+        assert f"### {code}\n" in text, code
+        assert re.search(rf"^\| \[{code}\]\(#{code.lower()}\) \| {info.severity.value} \| {re.escape(info.title.split(' (')[0])} \|$", text, re.M), code
+    documented = set(re.findall(r"^### (PR\d{3})$", text, re.M))
+    assert documented == set(CODES)
+
+
+def test_every_code_but_two_has_an_example():
+    assert {c for c, *_ in DOC_EXAMPLES} == set(CODES) - {"PR000", "PR005"}
+
+
+@pytest.mark.parametrize("example", DOC_EXAMPLES, ids=[e[0] for e in DOC_EXAMPLES])
+def test_doc_example_shows_exactly_what_lint_prints(example, request):
+    code, files, shown, line = example
+    files = sorted(files, key=lambda f: f.name)  # as `payrule lint` reads a folder
+    found = lint(files)
+    printed = render_all(found, {f.name: f for f in files}) + "\n"
+    assert code in codes(found)
+    if request.config.getoption("--update-golden") and printed != shown:
+        text = DOC.read_text(encoding="utf-8")
+        assert text.count(shown) == 1
+        DOC.write_text(text.replace(shown, printed), encoding="utf-8")
+        return
+    assert printed == shown, f"docs/lint-codes.md:{line}"
