@@ -322,6 +322,15 @@ else:  # pragma: no cover
 
 
 _ORDINALS: dict = {}
+_UPPER: dict[str, str] = {}
+_SHARED: dict[str, str] = {}
+
+
+def _shared(s: str) -> str:
+    """One string object for values that repeat (payers, patients, codes): memory, not meaning."""
+    if len(_SHARED) > 2_000_000:
+        return s
+    return _SHARED.setdefault(s, s)
 
 
 def _ordinal(d: date) -> int:
@@ -337,7 +346,7 @@ def _from_fast(m, n: int, order: int, seen: set, history: bool) -> Claim | None:
     cid = m.claim_id
     if cid in seen:
         return None
-    claim = Claim(cid, m.patient_id, m.payer, [], n, order, history)
+    claim = Claim(cid, _shared(m.patient_id), _shared(m.payer), [], n, order, history)
     numbers = set()
     claim_dx = m.diagnoses
     lines = claim.lines
@@ -350,8 +359,11 @@ def _from_fast(m, n: int, order: int, seen: set, history: bool) -> Claim | None:
         dxs, dx_raw = _normalized("diagnosis", dx)
         mus, mus_raw = _normalized("name", lo.muscles)
         subs, subs_raw = _normalized("name", lo.substances)
-        code = lo.code
-        lines.append(new_line(claim, lo.line, _ordinal(lo.date), code.upper(), 1 if lo.units is None else lo.units,
+        code = _shared(lo.code)
+        upper = _UPPER.get(code)
+        if upper is None:
+            upper = _UPPER[code] = code.upper()
+        lines.append(new_line(claim, lo.line, _ordinal(lo.date), upper, 1 if lo.units is None else lo.units,
                               (mods, dxs, mus, subs), (mods_raw, dx_raw, mus_raw, subs_raw), code))
     seen.add(cid)
     return claim

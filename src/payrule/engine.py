@@ -113,7 +113,7 @@ def _decide_group(checker: Checker, claims: list[Claim], history: Sequence[Line]
                     reasons.append((rule, msg))
                     rank = max(rank, RANK[rule.outcome])
         ln.decision = _BY_RANK[rank]
-        ln.reasons = reasons
+        ln.reasons = reasons or ()
         if rank < _DENY_RANK and tracks(ln.code):
             record(ln)
 

@@ -33,6 +33,10 @@ DENY, REVIEW, APPROVE = "deny", "review", "approve"
 RANK = {APPROVE: 0, REVIEW: 1, DENY: 2}
 
 
+_PAYER_KEYS: dict[str, str] = {}
+_NO_EXTRA: dict = {}  # shared, never written: most claims have no fields beyond the contract's
+
+
 class Claim:
     """A readable claim. `order` is its position in the input; history claims have `history=True`."""
 
@@ -42,12 +46,15 @@ class Claim:
         self.claim_id = claim_id
         self.patient_id = patient_id
         self.payer = payer
-        self.payer_key = payer.strip().lower()
+        key = _PAYER_KEYS.get(payer)
+        if key is None:
+            key = _PAYER_KEYS[payer] = payer.strip().lower()
+        self.payer_key = key
         self.lines = lines
         self.input_line = input_line
         self.order = order
         self.history = history
-        self.extra = extra or {}
+        self.extra = extra or _NO_EXTRA
 
 
 # The claim format's list fields (contract section 1), in this order everywhere.
@@ -75,7 +82,7 @@ class Line:
         for f in LIST_FIELDS:
             setattr(self, f, lists.get(f, ()))
             setattr(self, "raw_" + f, raw.get(f, ()))
-        self.extra = extra or {}
+        self.extra = extra or _NO_EXTRA
         self.decision = None
         self.reasons = ()
 
@@ -93,9 +100,6 @@ class Line:
         return f"<Line {self.claim.claim_id}#{self.no} {self.code} {iso(self.date)}>"
 
 
-_EMPTY: dict = {}
-
-
 def new_line(claim, no, date_ord, code, units, norm, raw, code_raw):
     """A Line from normalised and raw value tuples in LIST_FIELDS order (the readers' fast path)."""
     ln = object.__new__(Line)
@@ -107,7 +111,7 @@ def new_line(claim, no, date_ord, code, units, norm, raw, code_raw):
     ln.units = units
     ln.modifiers, ln.diagnoses, ln.muscles, ln.substances = norm
     ln.raw_modifiers, ln.raw_diagnoses, ln.raw_muscles, ln.raw_substances = raw
-    ln.extra = _EMPTY
+    ln.extra = _NO_EXTRA
     ln.decision = None
     ln.reasons = ()
     return ln
