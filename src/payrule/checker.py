@@ -12,7 +12,7 @@ from typing import Callable, Iterator
 
 from . import ast
 from .claims import FIELD_ALIASES, LIST_FIELDS, NUMBER_FIELDS, normal
-from .diagnostics import Diagnostic, Severity, did_you_mean, error, warning
+from .diagnostics import Diagnostic, Severity, did_you_mean, error
 from .model import CheckedRule, Model, Placeholder, Segment, SetDef
 from .source import SourceFile, Span
 

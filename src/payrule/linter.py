@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Iterable, Iterator, Sequence
 
 from . import ast
-from .checker import Unit, check, conjuncts, field_name
+from .checker import Unit, check, conjuncts, field_name, walk
 from .claims import LIST_FIELDS, NUMBER_FIELDS, normal
 from .diagnostics import Diagnostic, DiagnosticError, Severity, error, warning
 from .formatter import format_cond
@@ -208,13 +208,7 @@ class _Scope:
 # ---- conditions --------------------------------------------------------------------------------
 
 
-def _walk(cond: ast.Cond) -> Iterator[ast.Cond]:
-    yield cond
-    if isinstance(cond, (ast.And, ast.Or)):
-        for c in cond.items:
-            yield from _walk(c)
-    elif isinstance(cond, ast.Not):
-        yield from _walk(cond.item)
+_walk = walk  # every condition in a tree, the checker's walk
 
 
 def _flat_and(cond: ast.Cond) -> list[ast.Cond]:

@@ -3,11 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..api import PolicyError
 from ..compiler import compile_model
-from ..diagnostics import render_all
-from ..loader import default_policy_dir, load_workspace
-from ._common import EXIT_OK, usage_error
+from ._common import EXIT_OK, NoSuchPolicyFile, load_policy_files, usage_error
 
 NAME = "compile"
 HELP = "compile policies into Python modules"
@@ -21,19 +18,13 @@ def add_arguments(k) -> None:
 
 
 def run(args) -> int:
-    files = []
-    for f in args.policy_files:
-        p = Path(f)
-        if not p.is_file():
-            return usage_error(f"cannot read policy file {f}: no such file")
-        files.append((p, p.as_posix()))
-    dirs = [Path(d) for d in (args.policies or [default_policy_dir()])]
-    ws = load_workspace(files=files, dirs=dirs)
-    if ws.errors:
-        raise PolicyError(rendered=render_all(ws.diagnostics, ws.sources))
+    try:
+        ws, files = load_policy_files(args.policy_files, args.policies)
+    except NoSuchPolicyFile as exc:
+        return usage_error(str(exc))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    for p, _ in files:
+    for p in files:
         model = ws.model_for_file(p)
         target = out / (model.id.replace("-", "_") + ".py")
         target.write_text(compile_model(model), encoding="utf-8")

@@ -2,13 +2,9 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-from ..api import PolicyError
-from ..diagnostics import render_all
 from ..explain import FORMATS, render_policy
-from ..loader import default_policy_dir, load_workspace
-from ._common import EXIT_OK, usage_error
+from ._common import EXIT_OK, NoSuchPolicyFile, load_policy_files, usage_error
 
 NAME = "explain"
 HELP = "say what each rule of a policy does, in plain English"
@@ -28,18 +24,12 @@ def add_arguments(k) -> None:
 
 
 def run(args) -> int:
-    files = []
-    for f in args.policy_files:
-        p = Path(f)
-        if not p.is_file():
-            return usage_error(f"cannot read policy file {f}: no such file")
-        files.append((p, p.as_posix()))
-    dirs = [Path(d) for d in (args.policies or [default_policy_dir()])]
-    ws = load_workspace(files=files, dirs=dirs)
-    if ws.errors:
-        raise PolicyError(rendered=render_all(ws.diagnostics, ws.sources))
+    try:
+        ws, files = load_policy_files(args.policy_files, args.policies)
+    except NoSuchPolicyFile as exc:
+        return usage_error(str(exc))
     parts, seen = [], set()
-    for p, _ in files:
+    for p in files:
         model = ws.model_for_file(p)
         if model.id in seen:
             continue
