@@ -35,7 +35,7 @@ class CliResult:
 
     @property
     def objects(self) -> list[dict]:
-        return [json.loads(l) for l in self.out.splitlines() if l.strip()]
+        return [json.loads(l) for l in self.out.split("\n") if l.strip()]  # not splitlines: U+2028 is data
 
 
 @pytest.fixture

@@ -44,12 +44,20 @@ class DiagnosticError(Exception):
         super().__init__("; ".join(f"{d.span}: {d.message}" for d in self.diagnostics))
 
 
+def one_line(text: str) -> str:
+    """Text quoted from a policy, made safe for a one-line message: line breaks and other
+    unprintable characters (U+2028, NUL, ...) are shown as escapes."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 def error(message: str, span: Span, help: str | None = None, code: str | None = None) -> Diagnostic:
-    return Diagnostic(Severity.ERROR, message, span, help, code)
+    return Diagnostic(Severity.ERROR, one_line(message), span, one_line(help) if help else help, code)
 
 
 def warning(message: str, span: Span, help: str | None = None, code: str | None = None) -> Diagnostic:
-    return Diagnostic(Severity.WARNING, message, span, help, code)
+    return Diagnostic(Severity.WARNING, one_line(message), span, one_line(help) if help else help, code)
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:

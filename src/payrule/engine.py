@@ -77,9 +77,10 @@ def _decide_group(checker: Checker, claims: list[Claim], history: Sequence[Line]
     if checker.claim_rules:
         for c in claims:
             hits = {}
+            in_order = sorted(c.lines, key=_service_order) if len(c.lines) > 1 else c.lines
             for rule in checker.claim_rules:
                 guard = rule.guard
-                for ln in c.lines:
+                for ln in in_order:
                     if guard is not None and ln.code not in guard:
                         continue
                     msg = rule.fn(ln, g)
@@ -119,6 +120,10 @@ def _decide_group(checker: Checker, claims: list[Claim], history: Sequence[Line]
 
 
 _DENY_RANK = RANK[DENY]
+
+
+def _service_order(ln: Line) -> tuple[int, int]:
+    return (ln.date, ln.no)
 
 
 def decision_json(d: Decided | ClaimError) -> dict:

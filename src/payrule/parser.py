@@ -144,26 +144,51 @@ _ESCAPE = re.compile(r"\\(u[0-9A-Fa-f]{4}|.)", re.S)
 
 
 def decode_string(raw: str, span: Span | None = None) -> str:
-    """Decode the text between the quotes: `\\"`, `\\\\`, `\\n`, `\\t` and `\\uXXXX`."""
+    """Decode the text between the quotes: `\\"`, `\\\\`, `\\n`, `\\t` and `\\uXXXX` (a surrogate pair of
+    `\\uXXXX` escapes is one character; a lone surrogate is an error)."""
 
-    def sub(m: re.Match) -> str:
-        esc = m.group(1)
-        if esc in _ESCAPES:
-            return _ESCAPES[esc]
-        if esc.startswith("u") and len(esc) == 5:
-            return chr(int(esc[1:], 16))
+    def fail(m: re.Match, message: str, help_: str):
         if span is None:
-            raise ValueError(esc)
+            raise ValueError(message)
         col = span.col + 1 + m.start()
-        raise DiagnosticError([
-            error(
-                f"unknown escape `\\{esc}` in a string",
-                Span(span.path, span.line, col, span.line, col + 2),
-                help='write `\\\\` for a backslash; the escapes are \\" \\\\ \\n \\t and \\uXXXX',
-            )
-        ])
+        raise DiagnosticError([error(message, Span(span.path, span.line, col, span.line, col + len(m.group(0))), help=help_)])
 
-    return _ESCAPE.sub(sub, raw)
+    out: list[str] = []
+    pos = 0
+    pending_high: re.Match | None = None
+    for m in _ESCAPE.finditer(raw):
+        out.append(raw[pos:m.start()])
+        pos = m.end()
+        esc = m.group(1)
+        if esc.startswith("u") and len(esc) == 5:
+            cp = int(esc[1:], 16)
+            if 0xD800 <= cp <= 0xDBFF and pending_high is None:
+                pending_high = m
+                continue
+            if 0xDC00 <= cp <= 0xDFFF and pending_high is not None and pending_high.end() == m.start():
+                hi = int(pending_high.group(1)[1:], 16)
+                out.append(chr(0x10000 + ((hi - 0xD800) << 10) + (cp - 0xDC00)))
+                pending_high = None
+                continue
+            if pending_high is not None or 0xD800 <= cp <= 0xDFFF:
+                bad = pending_high or m
+                fail(bad, f"lone surrogate escape `{bad.group(0)}` in a string",
+                     "a \\uD800-\\uDFFF escape must be half of a pair (high then low), or write the character itself")
+            out.append(chr(cp))
+            continue
+        if pending_high is not None:
+            fail(pending_high, f"lone surrogate escape `{pending_high.group(0)}` in a string",
+                 "a \\uD800-\\uDFFF escape must be half of a pair (high then low), or write the character itself")
+        if esc in _ESCAPES:
+            out.append(_ESCAPES[esc])
+            continue
+        fail(m, f"unknown escape `\\{esc}` in a string",
+             'write `\\\\` for a backslash; the escapes are \\" \\\\ \\n \\t and \\uXXXX')
+    if pending_high is not None:
+        fail(pending_high, f"lone surrogate escape `{pending_high.group(0)}` in a string",
+             "a \\uD800-\\uDFFF escape must be half of a pair (high then low), or write the character itself")
+    out.append(raw[pos:])
+    return "".join(out)
 
 
 # ---- tree -> AST -------------------------------------------------------------------------------
