@@ -238,12 +238,14 @@ def _jsonl(data: bytes, history: bool, first_order: int, progress=None) -> Itera
     return _jsonl_rows(rows, history, first_order, tick)
 
 
-def _jsonl_rows(rows: Iterable[bytes], history: bool, first_order: int, tick=None) -> Iterator[Claim | ClaimError]:
-    """Claims from JSON Lines rows (bytes, newline already removed), numbered from 1."""
-    seen: set = set()
+def _jsonl_rows(rows: Iterable[bytes], history: bool, first_order: int, tick=None, start: int = 1,
+                seen: set | None = None) -> Iterator[Claim | ClaimError]:
+    """Claims from JSON Lines rows (bytes, newline already removed), numbered from `start`;
+    `seen` holds the claim ids already used before these rows."""
+    seen = set() if seen is None else seen
     order = first_order
     fast = _FAST_DECODE
-    for n, raw in enumerate(rows, 1):
+    for n, raw in enumerate(rows, start):
         if tick is not None and not n & 8191:
             tick(n, raw)
         if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
@@ -477,7 +479,7 @@ def _csv_line(row: dict) -> dict:
     return out
 
 
-def _is_csv(name: str, data: bytes) -> bool:
+def is_csv(name: str, data: bytes) -> bool:
     """CSV by extension; otherwise (standard input, other names) only when the first non-blank line is
     a header naming `claim_id` - anything else is JSON Lines, so a stray first line is one error."""
     if name.lower().endswith(".csv"):
@@ -500,7 +502,7 @@ def _is_csv(name: str, data: bytes) -> bool:
 def read_claims(data: bytes, name: str = "<stdin>", first_order: int = 0, progress=None) -> list[Claim | ClaimError]:
     """Every record of a claims file, in input order: a Claim, or a ClaimError in its place.
     `progress(done, total)`, if given, is called now and then with input lines read so far."""
-    reader = _csv if _is_csv(name, data) else _jsonl
+    reader = _csv if is_csv(name, data) else _jsonl
     return list(reader(data, False, first_order, progress))
 
 
@@ -508,7 +510,7 @@ def read_claims_stream(stream: BinaryIO, name: str, size: int = 0, first_order: 
     """Like read_claims, but JSON Lines are read from the stream line by line, so the whole file is
     never held in memory (CSV is read whole). `progress(bytes_read, size)` is called now and then."""
     head = stream.peek(65536)[:65536] if hasattr(stream, "peek") else b""
-    if not head or _is_csv(name, head):
+    if not head or is_csv(name, head):
         return read_claims(stream.read(), name, first_order, progress)
     read = 0
 
@@ -522,9 +524,18 @@ def read_claims_stream(stream: BinaryIO, name: str, size: int = 0, first_order: 
     return list(_jsonl_rows(rows(), False, first_order, tick))
 
 
+def read_one(raw: bytes, input_line: int, order: int, seen: set) -> Claim | ClaimError | None:
+    """One JSON Lines row read alone, exactly as read_claims reads it in place, given the claim ids
+    earlier rows used (`seen`, at least this row's own id when an earlier row used it). None for a
+    blank row."""
+    for rec in _jsonl_rows([raw], False, order, None, input_line, set(seen)):
+        return rec
+    return None
+
+
 def read_history(data: bytes, name: str) -> list[Claim]:
     """Claims from a history file; any unreadable claim makes the whole file unreadable."""
-    reader = _csv if _is_csv(name, data) else _jsonl
+    reader = _csv if is_csv(name, data) else _jsonl
     out = []
     for rec in reader(data, True, 0):
         if isinstance(rec, ClaimError):

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from ..api import PolicySet
-from ..claims import ClaimError, HistoryError, read_claims_stream, read_history
+from ..claims import ClaimError, HistoryError, is_csv, read_claims_stream, read_history
 from ..engine import decide, decision_json, render_jsonl
 from ..loader import default_policy_dir
 from ..progress import Progress, summary
@@ -25,6 +25,8 @@ def add_arguments(c) -> None:
     c.add_argument("--policies", metavar="DIR", action="append", help="policy folder (default: the shipped policies); may repeat")
     c.add_argument("--format", choices=("jsonl", "table"), default="jsonl", help="jsonl (default) or a table for people")
     c.add_argument("-o", "--output", metavar="FILE", help="write decisions here instead of standard output")
+    c.add_argument("--low-memory", action="store_true",
+                   help="decide one patient at a time from a memory-mapped file: same output, a fraction of the memory (JSON Lines files)")
     c.add_argument("--summary", action="store_true", help="print a summary on stderr at the end (default when stderr is a terminal)")
     c.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
 
@@ -52,8 +54,10 @@ def _run(args) -> int:
             return usage_error(f"cannot read history file {args.history}: {exc.strerror or exc}")
         except HistoryError as exc:
             return usage_error(str(exc))
-    records = []
     files = args.claims or ["-"]
+    if args.low_memory and len(files) == 1 and files[0] != "-" and args.format == "jsonl" and _is_jsonl(files[0]):
+        return _run_low_memory(args, policies, history, files[0], bar, started)
+    records = []
     for path in files:
         progress = lambda done, total: bar.update("reading", done, total)  # noqa: E731
         try:
@@ -88,6 +92,38 @@ def _run(args) -> int:
                 lines += len(d.claim.lines)
         sys.stderr.write(summary(counts, len(decided), lines, time.monotonic() - started) + "\n")
     return EXIT_CLAIM_ERRORS if errors else EXIT_OK
+
+
+def _is_jsonl(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return not is_csv(path, f.read(65536))
+    except OSError:
+        return False
+
+
+def _run_low_memory(args, policies, history, path, bar, started) -> int:
+    """--low-memory: see payrule.stream. Output is identical to the default mode's."""
+    from ..stream import check_file
+
+    try:
+        out = open(args.output, "wb") if args.output else sys.stdout.buffer
+    except OSError as exc:
+        return usage_error(f"cannot write {args.output}: {exc.strerror or exc}")
+    try:
+        sys.stdout.flush()
+        counts, lines = check_file(policies.checkers, path, history, out,
+                                   progress=lambda phase, done, total: bar.update(phase, done, total))
+        out.flush()
+    except OSError as exc:
+        return usage_error(f"cannot read claims file {path}: {exc.strerror or exc}")
+    finally:
+        bar.close()
+        if args.output:
+            out.close()
+    if not args.quiet and (args.summary or sys.stderr.isatty()):
+        sys.stderr.write(summary(counts, sum(counts.values()), lines, time.monotonic() - started) + "\n")
+    return EXIT_CLAIM_ERRORS if counts.get("error") else EXIT_OK
 
 
 def format_table(decided) -> str:
