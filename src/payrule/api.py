@@ -17,7 +17,7 @@ from .claims import ClaimError, HistoryError, _Bad, build_claim, read_claims
 from .compiler import compile_model
 from .diagnostics import render_all
 from .engine import decide, decision_json
-from .loader import Checker, Workspace, default_policy_dir, load_workspace
+from .loader import Checker, Workspace, checker_for, default_policy_dir, load_workspace
 from .source import SourceFile
 
 __all__ = ["PolicySet", "PolicyError", "compile_policy", "check"]
@@ -44,7 +44,7 @@ class PolicySet:
         self.checkers: dict[str, Checker] = {}
         for model in workspace.models.values():
             if model.payer is not None:
-                self.checkers[model.payer] = Checker.from_model(model)
+                self.checkers[model.payer] = checker_for(model)
 
     @classmethod
     def load(cls, dirs: Sequence[str | Path] | None = None, files: Sequence[str | Path] = ()) -> "PolicySet":

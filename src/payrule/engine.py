@@ -11,7 +11,7 @@ from json.encoder import encode_basestring as _enc  # what json.dumps(ensure_asc
 from typing import Iterable, Iterator, Sequence
 
 from .claims import ClaimError
-from .loader import Checker
+from .loaded import Checker
 from .runtime import DENY, RANK, Claim, Group, Line
 
 __all__ = ["decide", "decision_json", "render_jsonl", "Decided"]
