@@ -520,3 +520,14 @@ def test_csv_quoted_newline_and_error_line_numbers(tmp_path):
     assert_decided(res.objects[0], "Q-1", "approve")
     assert_error(res.objects[1], 5, "Q-2", "date")
     assert_decided(res.objects[2], "Q-3", "approve")
+
+
+def test_diagnosis_normal_form_removes_dots_and_surrounding_spaces_only(shipped):
+    """Contract section 5: `m79.18` = `M7918`, and ` M79.18 ` too; a space inside is not removed."""
+    from conftest import claim, decisions, tpi
+
+    out = shipped.check([
+        claim("D1", tpi(), diagnoses=[" m79.18 "]),
+        claim("D2", tpi(), diagnoses=["M79 .18"], patient="P2"),
+    ])
+    assert decisions(out) == {"D1": {1: "approve"}, "D2": {1: "deny"}}

@@ -15,7 +15,7 @@ from .runtime import LIST_FIELDS as _FIELD_ORDER, Claim, Line, new_line
 __all__ = ["ClaimError", "HistoryError", "read_claims", "read_claims_stream", "read_history", "LIST_FIELDS", "NUMBER_FIELDS", "FIELD_ALIASES"]
 
 # The claim format's list fields and the normal form their values are compared in.
-#   code: trimmed, upper-cased          diagnosis: dots and spaces removed, upper-cased
+#   code: trimmed, upper-cased          diagnosis: dots and surrounding spaces removed, upper-cased
 #   name: trimmed, case-folded, runs of white space collapsed to one space
 LIST_FIELDS: dict[str, str] = {
     "modifiers": "code",
@@ -43,8 +43,8 @@ def normal(form: str, value: str) -> str:
     """A value in its field's normal form ("" for a blank)."""
     if form == "code":
         return value.strip().upper()
-    if form == "diagnosis":
-        return value.strip().replace(".", "").replace(" ", "").upper()
+    if form == "diagnosis":  # contract: dots and surrounding spaces removed, upper-cased
+        return value.strip().replace(".", "").upper()
     return " ".join(value.split()).casefold()
 
 
