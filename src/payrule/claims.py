@@ -147,7 +147,8 @@ def _normalized(form: str, vs) -> tuple[tuple, tuple]:
                 kept.append(v.strip())
                 if n not in seen:
                     seen.append(n)
-        hit = (tuple(seen), tuple(kept))
+        norm, raw = tuple(seen), tuple(kept)
+        hit = (norm, norm if raw == norm else raw)  # most lists are already in normal form: share it
         if len(_NORMALIZED) < 200_000:
             _NORMALIZED[key] = hit
     return hit

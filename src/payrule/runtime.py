@@ -178,13 +178,21 @@ def first_prefix(values, prefixes):
     return None
 
 
+_STEM_HITS: dict[tuple, bool] = {}
+
+
 def first_stem(values, stems):
     """The first value one of whose words (runs of letters or digits) starts with a stem, or None.
-    `stems` are case-folded; matching ignores case."""
+    `stems` are case-folded; matching ignores case. Answers are memoised per (stems, value)."""
     for v in values:
-        for w in _WORD.findall(v.casefold()):
-            if w.startswith(stems):
-                return v
+        key = (stems, v)
+        hit = _STEM_HITS.get(key)
+        if hit is None:
+            hit = any(w.startswith(stems) for w in _WORD.findall(v.casefold()))
+            if len(_STEM_HITS) < 100_000:
+                _STEM_HITS[key] = hit
+        if hit:
+            return v
     return None
 
 
