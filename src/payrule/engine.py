@@ -44,16 +44,25 @@ def decide(checkers: dict[str, Checker], records: Sequence[Claim | ClaimError], 
             continue
         groups.setdefault((rec.payer_key, rec.patient_id), []).append(rec)
         out.append(rec)  # replaced below once decided
-    past: dict[tuple[str, str], list[Line]] = {}
-    for h in history:
-        if h.payer_key in checkers:
-            past.setdefault((h.payer_key, h.patient_id), []).extend(h.lines)
+    past = history_by_group(checkers, history)
     total = len(groups)
     for n, (key, claims) in enumerate(groups.items(), 1):
         _decide_group(checkers[key[0]], claims, past.get(key, ()))
         if progress is not None and not n & 4095:
             progress(n, total)
     return [Decided(r, _claim_decision(r)) if isinstance(r, Claim) else r for r in out]
+
+
+def history_by_group(checkers: dict[str, Checker], history: Iterable[Claim]) -> dict[tuple[str, str], list[Line]]:
+    """History lines by (payer, patient), for payers with a policy, in service order: date of
+    service, then input order, then line number (contract section 3), as input lines are."""
+    past: dict[tuple[str, str], list[Line]] = {}
+    for h in history:
+        if h.payer_key in checkers:
+            past.setdefault((h.payer_key, h.patient_id), []).extend(h.lines)
+    for lines in past.values():
+        lines.sort(key=lambda ln: (ln.date, ln.claim.order, ln.no))
+    return past
 
 
 def _claim_decision(claim: Claim) -> str:

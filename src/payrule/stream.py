@@ -21,9 +21,9 @@ from typing import BinaryIO, Sequence
 import msgspec
 
 from .claims import ClaimError, _jsonl_rows, read_one
-from .engine import _claim_decision, _decide_group, Decided, render_jsonl
+from .engine import Decided, _claim_decision, _decide_group, history_by_group, render_jsonl
 from .loader import Checker
-from .runtime import Claim, Line
+from .runtime import Claim
 
 __all__ = ["check_file"]
 
@@ -105,10 +105,7 @@ def _check(checkers, f, size, history, out, progress) -> tuple[dict[str, int], i
                 progress("indexing", end, size)
         pos = end
     seen.clear()
-    past: dict[tuple[str, str], list[Line]] = {}
-    for h in history:
-        if h.payer_key in checkers:
-            past.setdefault((h.payer_key, h.patient_id), []).extend(h.lines)
+    past = history_by_group(checkers, history)
 
     # -- pass 2: decide, one group at a time ---------------------------------------------------------
     counts: dict[str, int] = {}
