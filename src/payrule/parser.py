@@ -16,9 +16,8 @@ __all__ = ["parse", "parse_text", "decode_string"]
 
 def parse(source: SourceFile) -> ast.Policy:
     """Parse one policy file; raises DiagnosticError with a located, hinted message."""
-    comments: list[Token] = []
     try:
-        tree = parser().parse(source.text) if not comments else None
+        tree = parser().parse(source.text)
     except UnexpectedInput as exc:
         raise DiagnosticError([_syntax_diagnostic(source, exc)]) from None
     try:
