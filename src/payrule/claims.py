@@ -130,6 +130,9 @@ def _kind(v) -> str:
 
 
 _NORMALIZED: dict[tuple, tuple[tuple, tuple]] = {}
+# Sizes of the reader's memo tables (entries). --low-memory lowers them: it frees each patient's claims
+# once decided, so sharing strings across the whole file buys nothing there.
+LIMITS = {"normalized": 200_000, "shared": 2_000_000}
 _EMPTY: tuple[tuple, tuple] = ((), ())
 
 
@@ -149,7 +152,7 @@ def _normalized(form: str, vs) -> tuple[tuple, tuple]:
                     seen.append(n)
         norm, raw = tuple(seen), tuple(kept)
         hit = (norm, norm if raw == norm else raw)  # most lists are already in normal form: share it
-        if len(_NORMALIZED) < 200_000:
+        if len(_NORMALIZED) < LIMITS["normalized"]:
             _NORMALIZED[key] = hit
     return hit
 
@@ -331,7 +334,7 @@ _SHARED: dict[str, str] = {}
 
 def _shared(s: str) -> str:
     """One string object for values that repeat (payers, patients, codes): memory, not meaning."""
-    if len(_SHARED) > 2_000_000:
+    if len(_SHARED) >= LIMITS["shared"]:
         return s
     return _SHARED.setdefault(s, s)
 

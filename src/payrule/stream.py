@@ -20,6 +20,7 @@ from typing import BinaryIO, Sequence
 
 import msgspec
 
+from . import claims as reader
 from .claims import ClaimError, _jsonl_rows, read_one
 from .engine import Decided, _claim_decision, _decide_group, history_by_group, render_jsonl
 from .loader import Checker
@@ -46,11 +47,16 @@ def check_file(checkers: dict[str, Checker], path: str, history: Sequence[Claim]
                progress=None) -> tuple[dict[str, int], int]:
     """Decide the JSON Lines claims in `path`, writing the output to `out` (binary). Returns the count
     of claims by decision (and "error"), and the number of service lines decided."""
-    with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        if size == 0:
-            return {}, 0
-        return _check(checkers, f, size, history, out, progress)
+    limits = dict(reader.LIMITS)
+    reader.LIMITS.update(normalized=20_000, shared=0)
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size == 0:
+                return {}, 0
+            return _check(checkers, f, size, history, out, progress)
+    finally:
+        reader.LIMITS.update(limits)
 
 
 def _check(checkers, f, size, history, out, progress) -> tuple[dict[str, int], int]:
