@@ -1,4 +1,6 @@
-"""`payrule check --low-memory` prints exactly what the default mode prints, exit status included."""
+"""`payrule check` on a JSON Lines file decides one patient at a time (payrule.stream); it must print
+exactly what --in-memory (every claim held at once) prints, exit status included, and so must
+--low-memory."""
 from __future__ import annotations
 
 import json
@@ -22,10 +24,12 @@ def _history(path: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
-def test_low_memory_output_is_identical(path, cli):
-    a = cli("check", path, *_history(path), "-q")
-    b = cli("check", path, *_history(path), "-q", "--low-memory")
+def test_streaming_output_is_identical(path, cli):
+    a = cli("check", path, *_history(path), "-q", "--in-memory")
+    b = cli("check", path, *_history(path), "-q")
+    c = cli("check", path, *_history(path), "-q", "--low-memory")
     assert (b.code, b.out) == (a.code, a.out)
+    assert (c.code, c.out) == (a.code, a.out)
 
 
 def test_low_memory_on_interleaved_patients_duplicates_and_ties(tmp_path, cli):
@@ -45,13 +49,15 @@ def test_low_memory_on_interleaved_patients_duplicates_and_ties(tmp_path, cli):
             rows.append("")
     path = tmp_path / "claims.jsonl"
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    a = cli("check", path, "-q")
-    b = cli("check", path, "-q", "--low-memory")
+    a = cli("check", path, "-q", "--in-memory")
+    b = cli("check", path, "-q")
+    c = cli("check", path, "-q", "--low-memory")
     assert a.code == 1 and len(a.objects) == sum(1 for r in rows if r.strip())
     assert (b.code, b.out) == (a.code, a.out)
+    assert (c.code, c.out) == (a.code, a.out)
 
 
-def test_low_memory_falls_back_for_csv_and_stdin(cli):
+def test_csv_and_stdin_are_read_whole(cli):
     csv_file = CONFORMANCE / "scenarios" / "mixed_claims_csv.csv"
     assert cli("check", csv_file, "--low-memory", "-q").out == cli("check", csv_file, "-q").out
     data = (ROOT / "examples" / "claims.jsonl").read_bytes()

@@ -1,4 +1,5 @@
-"""`payrule check --low-memory`: the same decisions in a fraction of the memory.
+"""How `payrule check` decides a JSON Lines file: the same decisions as holding every claim in memory
+(`--in-memory`), in a fraction of the memory.
 
 Three passes over a JSON Lines file (read with positioned reads, never mapped or held whole):
 
@@ -8,8 +9,8 @@ Three passes over a JSON Lines file (read with positioned reads, never mapped or
    decided, and their output written to a temporary file;
 3. output: the outputs are copied out in input order.
 
-Memory holds the index and one group, not every claim. CSV input and standard input, which cannot
-be mapped, go through the default mode.
+Memory holds the index and one group, not every claim. CSV input, standard input, several files and
+the table format are read whole instead.
 """
 from __future__ import annotations
 
@@ -44,11 +45,13 @@ def _text(v) -> str | None:
 
 
 def check_file(checkers: dict[str, Checker], path: str, history: Sequence[Claim], out: BinaryIO,
-               progress=None) -> tuple[dict[str, int], int]:
+               progress=None, small_tables: bool = False) -> tuple[dict[str, int], int]:
     """Decide the JSON Lines claims in `path`, writing the output to `out` (binary). Returns the count
-    of claims by decision (and "error"), and the number of service lines decided."""
+    of claims by decision (and "error"), and the number of service lines decided. `small_tables`
+    (--low-memory) keeps the reader's memo tables small and shares no strings across the file."""
     limits = dict(reader.LIMITS)
-    reader.LIMITS.update(normalized=20_000, shared=0)
+    if small_tables:
+        reader.LIMITS.update(normalized=20_000, shared=0)
     try:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
@@ -73,12 +76,12 @@ def _check(checkers, f, size, history, out, progress) -> tuple[dict[str, int], i
         end = pos + len(line)
         raw = line[:-1] if line.endswith(b"\n") else line
         n += 1
-        if raw.strip():
+        head = raw[3:] if n == 1 and raw.startswith(b"\xef\xbb\xbf") else raw  # as the reader sees it
+        if head.strip():
             i = len(starts)
             starts.append(pos)
             ends.append(end)
             numbers.append(n)
-            head = raw[3:] if n == 1 and raw.startswith(b"\xef\xbb\xbf") else raw
             try:
                 h = _HEAD(head)
             except _HEAD_ERRORS:

@@ -26,7 +26,9 @@ def add_arguments(c) -> None:
     c.add_argument("--format", choices=("jsonl", "table"), default="jsonl", help="jsonl (default) or a table for people")
     c.add_argument("-o", "--output", metavar="FILE", help="write decisions here instead of standard output")
     c.add_argument("--low-memory", action="store_true",
-                   help="decide one patient at a time from a memory-mapped file: same output, a fraction of the memory (JSON Lines files)")
+                   help="also keep the reader's memo tables small: less memory, a little more time")
+    c.add_argument("--in-memory", action="store_true",
+                   help="hold every claim in memory instead of deciding one patient at a time from the file (same output)")
     c.add_argument("--summary", action="store_true", help="print a summary on stderr at the end (default when stderr is a terminal)")
     c.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
 
@@ -55,8 +57,10 @@ def _run(args) -> int:
         except HistoryError as exc:
             return usage_error(str(exc))
     files = args.claims or ["-"]
-    if args.low_memory and len(files) == 1 and files[0] != "-" and args.format == "jsonl" and _is_jsonl(files[0]):
-        return _run_low_memory(args, policies, history, files[0], bar, started)
+    # A single JSON Lines file is decided one patient group at a time (payrule.stream); standard input,
+    # CSV, several files and the table are read whole. Both give the same output.
+    if not args.in_memory and len(files) == 1 and files[0] != "-" and args.format == "jsonl" and _is_jsonl(files[0]):
+        return _run_streaming(args, policies, history, files[0], bar, started)
     records = []
     for path in files:
         progress = lambda done, total: bar.update("reading", done, total)  # noqa: E731
@@ -102,18 +106,37 @@ def _is_jsonl(path: str) -> bool:
         return False
 
 
-def _run_low_memory(args, policies, history, path, bar, started) -> int:
-    """--low-memory: see payrule.stream. Output is identical to the default mode's."""
+class _TextSink:
+    """Bytes written to a text stream that has no binary buffer (redirect_stdout, notebooks)."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, data: bytes) -> None:
+        self.stream.write(data.decode("utf-8"))
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def _binary_stdout():
+    buffer = getattr(sys.stdout, "buffer", None)
+    return buffer if buffer is not None else _TextSink(sys.stdout)
+
+
+def _run_streaming(args, policies, history, path, bar, started) -> int:
+    """One patient group at a time: see payrule.stream. Output is identical to --in-memory's."""
     from ..stream import check_file
 
     try:
-        out = open(args.output, "wb") if args.output else sys.stdout.buffer
+        out = open(args.output, "wb") if args.output else _binary_stdout()
     except OSError as exc:
         return usage_error(f"cannot write {args.output}: {exc.strerror or exc}")
     try:
         sys.stdout.flush()
         counts, lines = check_file(policies.checkers, path, history, out,
-                                   progress=lambda phase, done, total: bar.update(phase, done, total))
+                                   progress=lambda phase, done, total: bar.update(phase, done, total),
+                                   small_tables=args.low_memory)
         out.flush()
     except OSError as exc:
         return usage_error(f"cannot read claims file {path}: {exc.strerror or exc}")
