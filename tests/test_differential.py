@@ -185,13 +185,7 @@ def claim_sets(draw, payers, codes, most=8):
         dx = maybe_list(draw, DIAGNOSES, 3)
         if dx is not ABSENT:
             c["diagnoses"] = dx
-        c["lines"] = lines(draw, days, codes)
-        if claim_id.startswith("H"):
-            # Known core bug (test_history_lines_named_in_line_number_order): the engine takes a history
-            # claim's lines in the order listed, not by line number, when it names the other line of
-            # `same day as`. History lines are listed in line-number order here so that the property
-            # keeps testing everything else; claims in the input keep any order.
-            c["lines"].sort(key=lambda ln: ln["line"])
+        c["lines"] = lines(draw, days, codes)  # listed in any order, history too
         return c
 
     claims: list = [one(f"C{i}") for i in range(1, count(draw, 1, most) + 1)]
@@ -571,21 +565,36 @@ def test_aetna_spacing_and_calendar_year(shipped_policies):
     assert got == {"C1": [], "C2": [], "C3": [], "C4": [], "C5": ["frequency"], "C6": [], "C7": []}
 
 
-# ---- disagreements found: core bugs, one test each -----------------------------------------------
+# ---- disagreements found, fixed: regression tests ----------------------------------------------
+
+SAME_DAY_POLICY = (
+    'policy p "P"\n  payer alpha\n  codes TPI = 20552, 20553\n  stems BAD = "prp"\n'
+    '  rule r: deny line when code in TPI and same day as earlier TPI message "{other_claim} line {other_line}"\n'
+    '  rule c: deny claim when has substance in BAD message "{matched} on line {line}"\n')
 
 
-def test_history_lines_named_in_line_number_order():
-    """Section 3 orders lines by date of service, then input order, then line number, and the engine
-    does so for the claims it decides; history lines it takes as listed. So the line a message names
-    (`{other_line}`) depends on how the history file lists a claim's lines. Decisions are not affected
-    (the qualifier is met by any other line); the property tests list history lines in number order."""
-    policies = PolicySet.from_texts({"p.policy": (
-        'policy p "P"\n  payer alpha\n  codes TPI = 20552, 20553\n'
-        '  rule r: deny line when code in TPI and same day as earlier TPI message "{other_claim} line {other_line}"\n')})
+def test_history_lines_are_taken_in_service_order():
+    """Found by this file: the engine took a history claim's lines in the order listed, so the line
+    `{other_line}` named depended on the file's layout. Section 3's order (date of service, input
+    order, line number) now holds for history lines as for input lines."""
+    policies = PolicySet.from_texts({"p.policy": SAME_DAY_POLICY})
     history = [{"claim_id": "H1", "patient_id": "P1", "payer": "alpha", "lines": [
         {"line": 2, "date": "2025-03-01", "code": "20552"}, {"line": 1, "date": "2025-03-01", "code": "20553"}]}]
     claims = [{"claim_id": "C1", "patient_id": "P1", "payer": "alpha", "lines": [
         {"line": 1, "date": "2025-03-01", "code": "20552"}]}]
     compiled, interpreted = compiled_and_interpreted(policies, to_jsonl(claims), to_jsonl(history))
     assert interpreted[0]["lines"][0]["reasons"][0]["message"] == "H1 line 1"
+    assert compiled == interpreted
+
+
+def test_a_claim_rule_quotes_its_first_line_in_service_order():
+    """Found by this file: which line's facts a claim rule's message quotes when several lines meet it.
+    Both take the first in service order (date of service, then line number), not the order listed."""
+    policies = PolicySet.from_texts({"p.policy": SAME_DAY_POLICY})
+    claims = [{"claim_id": "C1", "patient_id": "P1", "payer": "alpha", "lines": [
+        {"line": 3, "date": "2025-03-02", "code": "99213", "substances": ["PRP"]},
+        {"line": 2, "date": "2025-03-01", "code": "99213", "substances": ["prp-gel"]},
+        {"line": 1, "date": "2025-03-02", "code": "99213", "substances": ["Prp"]}]}]
+    compiled, interpreted = compiled_and_interpreted(policies, to_jsonl(claims))
+    assert {r["message"] for ln in interpreted[0]["lines"] for r in ln["reasons"]} == {"prp-gel on line 2"}
     assert compiled == interpreted

@@ -563,12 +563,14 @@ def _policy_for(models: dict[str, Model], payer: str) -> Model | None:
 
 
 class _Run:
+    """One decision run over every record: groups claims and history by policy and patient, decides each
+    group's lines in service order, and keeps the traces of the watched claim."""
+
     def __init__(self, models: dict[str, Model], records: Sequence, history: Iterable, watch: str | None = None):
         self.models = models
         self.records = list(records)
         self.watch = watch
-        self.traces: dict[tuple[str, int], LineTrace] = {}
-        self.claim_rule_traces: dict[tuple[int, str], list[Check]] = {}
+        self.traces: dict[tuple[int, int], LineTrace] = {}  # (id(claim), line) -> trace of the watched claim
         # who is whose: (policy id, patient) -> claims; history kept the same way
         self.groups: dict[tuple[str, str], list] = {}
         for rec in self.records:
@@ -603,15 +605,13 @@ class _Run:
             for rule in model.rules:
                 if rule.scope != "claim":
                     continue
-                checks = []
-                for ln in sorted(claim.lines, key=lambda l: (l.date, l.no)):
-                    svc = self.services[(id(claim), ln.no)]
+                in_service_order = sorted((self.services[(id(claim), ln.no)] for ln in claim.lines),
+                                          key=lambda s: (s.day, s.no))
+                for svc in in_service_order:
                     check = patient.evaluate(rule.cond, svc)
-                    checks.append(check)
-                    if check.held and rule.id not in hits:
+                    if check.held:
                         hits[rule.id] = (patient.message(rule, check, svc), svc.no)
-                if claim.claim_id == self.watch:
-                    self.claim_rule_traces[(id(claim), rule.id)] = checks
+                        break
             self.claim_hits[id(claim)] = hits
         for svc in patient.services:
             hits = self.claim_hits[id(svc.claim)]

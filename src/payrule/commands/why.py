@@ -16,7 +16,7 @@ from ._common import EXIT_FINDINGS, EXIT_OK, read_input, usage_error
 NAME = "why"
 HELP = "explain one claim's decision rule by rule"
 DESCRIPTION = (
-    "Decide all the claims (so that history and order are right), then show, for the claim CLAIM_ID, every "
+    "Decide all the claims (so that history and order are right), then show, for the claim --claim ID, every "
     "rule of its payer's policy on each line: fired, not fired or not applicable, with the facts it used "
     "(the sessions counted and their dates, the window, the next eligible date, the muscle count, the "
     "matching substance, the other line the same day). The decisions shown are the compiled checker's; "
