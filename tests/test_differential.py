@@ -137,7 +137,7 @@ SUBSTANCES = ["lidocaine", "Lidocaine ", "PRP", "platelet-rich plasma", "Platele
               "xPRP", "vitamin B12", "Cyanocobalamin", "amniotic membrane", "bupivacaine", "triamcinolone",
               "non-platelet saline", ""]
 MODIFIERS = ["25", "59", "lt", "LT", "RT", "50", " 25"]
-DIAGNOSES = ["M79.18", "m7918", " M79.1 ", "G44.209", "M54.5", "Z00.00", "M60", "M62.830", "g44", "."]
+DIAGNOSES = ["M79.18", "m7918", " M79.1 ", "M79 .18", "G44.209", "M54.5", "Z00.00", "M60", "M62.830", "g44", "."]
 ABSENT = object()
 
 
