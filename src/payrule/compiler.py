@@ -32,8 +32,9 @@ def _only_pycode(value):
     return value
 
 
-@functools.lru_cache(maxsize=None)
-def _env() -> jinja2.Environment:
+def template_environment(**options) -> jinja2.Environment:
+    """payrule's templates under `templates/`: undefined names are errors, no HTML escaping (it
+    would corrupt Python and prose alike), block tags take their line with them."""
     return jinja2.Environment(
         loader=jinja2.PackageLoader("payrule", "templates"),
         undefined=jinja2.StrictUndefined,
@@ -41,8 +42,14 @@ def _env() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
-        finalize=_only_pycode,
+        **options,
     )
+
+
+@functools.lru_cache(maxsize=None)
+def _env() -> jinja2.Environment:
+    """For Python source: every value must have been made safe by pycode (finalize refuses the rest)."""
+    return template_environment(finalize=_only_pycode)
 
 
 def _mapping(names: list[str], idents: dict[str, PyCode]) -> PyCode:

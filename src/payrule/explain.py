@@ -27,6 +27,7 @@ import jinja2
 
 from . import ast
 from .checker import conjuncts, field_name
+from .compiler import template_environment
 from .claims import FIELD_ALIASES
 from .model import CheckedRule, Model, Placeholder, SetDef
 
@@ -42,14 +43,7 @@ _SINGULAR = {plural: singular for singular, plural in FIELD_ALIASES.items()}
 
 @functools.lru_cache(maxsize=None)
 def _env() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("payrule", "templates"),
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
+    env = template_environment()  # prose: values are text, not Python
     env.filters.update(article=article, either=either, plural=plural, quote=quote, md=md_escape, wrap=_wrap, kind=_kind)
     env.globals.update(kind=_kind, singular=singular, field_plural=field_plural)
     return env
