@@ -1,8 +1,8 @@
-"""`payrule check` through the reference interpreter (payrule.interpreter), for bench/run.py:
+"""`payrule check` through the reference interpreter (payrule.run.interpreter), for bench/run.py:
 
     python bench/interp_check.py CLAIMS [--history FILE]
 
-Reads claims with payrule.claims, decides them with `payrule.interpreter.interpret(models_by_payer,
+Reads claims with payrule.claims.readers, decides them with `payrule.run.interpreter.interpret(models_by_payer,
 records, history)` and prints the contract's JSON Lines. Exit status as `payrule check` (0, 1 when a
 claim was an error, 2 when the interpreter or the history is missing or unreadable).
 """
@@ -24,8 +24,8 @@ def main(argv=None) -> int:
     except ImportError as exc:
         sys.stderr.write(f"interp_check: no reference interpreter: {exc}\n")
         return 2
-    from payrule.claims import ClaimError, HistoryError, read_claims, read_history
-    from payrule.engine import decision_json
+    from payrule.claims.readers import ClaimError, HistoryError, read_claims, read_history
+    from payrule.run.engine import decision_json
     from payrule.loader import default_policy_dir, load_workspace
 
     ws = load_workspace(dirs=[default_policy_dir()])

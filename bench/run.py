@@ -8,7 +8,7 @@ In one run it generates (or reuses) claims with bench/generate.py, then times wh
 included, output to /dev/null, each with its wall clock and peak memory (the child's own rusage):
 
 - `payrule check CLAIMS --history H`, and `payrule check --low-memory` when payrule accepts it;
-- the reference interpreter (bench/interp_check.py -> payrule.interpreter.interpret), when it exists;
+- the reference interpreter (bench/interp_check.py -> payrule.run.interpreter.interpret), when it exists;
 - bench/handwritten.py (msgspec when installed) and `handwritten.py --stdlib` (the json module).
 
 Then the in-process time to compile every shipped policy (cold, then best of N) and the time from
@@ -146,7 +146,7 @@ def has_low_memory() -> bool:
 
 
 def has_interpreter() -> bool:
-    p = subprocess.run([PY, "-c", "from payrule.interpreter import interpret"], capture_output=True, cwd=ROOT)
+    p = subprocess.run([PY, "-c", "from payrule.run.interpreter import interpret"], capture_output=True, cwd=ROOT)
     return p.returncode == 0
 
 
@@ -166,7 +166,7 @@ def commands(skip: set[str]) -> dict[str, object]:
     if has_interpreter():
         out["interpreter"] = lambda c, h: [PY, str(HERE / "interp_check.py"), c, "--history", h]
     else:
-        print("payrule.interpreter does not exist (yet): no interpreter column")
+        print("payrule.run.interpreter does not exist (yet): no interpreter column")
     hw = "handwritten (msgspec)" if has_msgspec() else "handwritten"
     out[hw] = lambda c, h: [PY, str(HERE / "handwritten.py"), c, "--history", h]
     out["handwritten (json)"] = lambda c, h: [PY, str(HERE / "handwritten.py"), "--stdlib", c, "--history", h]

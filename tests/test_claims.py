@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from conftest import CONFORMANCE, CliResult, claim, tpi
-from payrule.claims import ClaimError, read_claims
+from payrule.claims.readers import ClaimError, read_claims
 from payrule.cli import main
 
 CORPUS = Path(__file__).resolve().parent / "claims_corpus"
@@ -169,7 +169,7 @@ def test_corpus_record(name, i):
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=known_bug(n)) for n in CORPUS_FILES])
 def test_reader_marks_the_same_claims_unreadable(name):
-    """payrule.claims.read_claims on its own: a ClaimError exactly where the corpus expects an error."""
+    """payrule.claims.readers.read_claims on its own: a ClaimError exactly where the corpus expects an error."""
     recs = read_claims((CORPUS / name).read_bytes(), name)
     exp = expectation(name)["records"]
     assert len(recs) == len(exp)

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from conftest import POLICIES, ROOT, claim, tpi
-from payrule.compiler import compile_model
-from payrule.engine import decide, decision_json
+from payrule.codegen.compiler import compile_model
+from payrule.run.engine import decide, decision_json
 from payrule.loader import Checker, load_module, load_workspace
-from payrule.claims import read_claims
+from payrule.claims.readers import read_claims
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -125,8 +125,8 @@ def test_fast_renderer_matches_json_dumps(shipped):
     """`payrule check` writes JSON by hand for speed; it must equal json.dumps of the contract objects."""
     import json
 
-    from payrule.claims import read_claims
-    from payrule.engine import decide, decision_json, render_jsonl
+    from payrule.claims.readers import read_claims
+    from payrule.run.engine import decide, decision_json, render_jsonl
 
     lines = []
     for path in sorted((ROOT.parent / "shared" / "conformance" / "scenarios").glob("*.jsonl")):

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from payrule.compiler import compile_model
+from payrule.codegen.compiler import compile_model
 from payrule.loader import load_workspace
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,7 +73,7 @@ def test_same_bytes_under_any_hash_seed(tmp_path):
 
 
 def _compile_all(texts: dict[str, str]) -> dict[str, str]:
-    from payrule.source import SourceFile
+    from payrule.lang.source import SourceFile
 
     ws = load_workspace(texts=[SourceFile(n, t) for n, t in texts.items()])
     assert not ws.errors

@@ -1,6 +1,6 @@
 """Differential tests: the compiled checkers against payrule's reference interpreter.
 
-`payrule.interpreter` decides claims by walking the checked model's conditions directly; it shares
+`payrule.run.interpreter` decides claims by walking the checked model's conditions directly; it shares
 nothing with the generated code (emit, compiler, runtime, engine, loader) but the claims reader. Here
 hypothesis generates claim sets (dates clustered on window edges and leap days, muscle names that differ
 only in case and spacing, mixed payers, several patients, same-day ties, history) and policies built
@@ -27,10 +27,11 @@ from conftest import CONFORMANCE, POLICIES, claim, tpi
 from hypothesis import HealthCheck, assume, given, note, settings
 from hypothesis import strategies as st
 
-from payrule import PolicySet, ast
+from payrule import PolicySet
+from payrule.lang import nodes
 from payrule.api import PolicyError
-from payrule.claims import read_claims, read_history
-from payrule.interpreter import (
+from payrule.claims.readers import read_claims, read_history
+from payrule.run.interpreter import (
     in_window,
     interpret,
     models_by_payer,
@@ -513,7 +514,7 @@ def test_months_before_follows_the_contract():
 
 
 def _window(unit, size=None):
-    return ast.Window(unit, ast.Number(size) if size is not None else None)
+    return nodes.Window(unit, nodes.Number(size) if size is not None else None)
 
 
 def test_windows_follow_the_contract():

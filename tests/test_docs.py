@@ -34,15 +34,15 @@ from pathlib import Path
 import pytest
 
 import payrule.api
-import payrule.explain
-from payrule import ast
+import payrule.tools.explain
+from payrule.lang import nodes
 from payrule.cli import main
-from payrule.compiler import compile_model
-from payrule.diagnostics import DiagnosticError, render_all
-from payrule.explain import explain_rule
+from payrule.codegen.compiler import compile_model
+from payrule.lang.diagnostics import DiagnosticError, render_all
+from payrule.tools.explain import explain_rule
 from payrule.loader import discover, load_workspace
-from payrule.parser import parse
-from payrule.source import SourceFile
+from payrule.lang.parser import parse
+from payrule.lang.source import SourceFile
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -155,7 +155,7 @@ def _common_sets() -> str:
     src = SourceFile.read(path, name)
     return "\n".join(
         "\n".join(src.line_text(n) for n in range(s.span.line, s.span.end_line + 1))
-        for s in parse(src).of_type(ast.SetDecl)
+        for s in parse(src).of_type(nodes.SetDecl)
     )
 
 
@@ -179,14 +179,14 @@ def _includes(text: str) -> list[tuple[Path, str]]:
         pol = parse(SourceFile(EXAMPLE, text))
     except DiagnosticError:
         return []
-    todo = [i.policy.value for i in pol.of_type(ast.Include)]
+    todo = [i.policy.value for i in pol.of_type(nodes.Include)]
     seen: dict[str, tuple[Path, str]] = {}
     while todo:
         pid = todo.pop()
         if pid in seen or pid not in SHIPPED_IDS:
             continue
         seen[pid] = SHIPPED_IDS[pid]
-        todo += [i.policy.value for i in parse(SourceFile.read(*seen[pid])).of_type(ast.Include)]
+        todo += [i.policy.value for i in parse(SourceFile.read(*seen[pid])).of_type(nodes.Include)]
     return sorted(seen.values(), key=lambda f: f[1])
 
 
@@ -315,7 +315,7 @@ def test_python_examples_run(page, monkeypatch):
         assert test.examples, f"{block.id}: a pycon block with no example"
 
 
-@pytest.mark.parametrize("module", [payrule.api, payrule.explain], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [payrule.api, payrule.tools.explain], ids=lambda m: m.__name__)
 def test_docstring_examples_on_the_api_page_run(module, monkeypatch):
     monkeypatch.chdir(ROOT)
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, report=False)
@@ -347,28 +347,28 @@ def test_every_policy_block_is_tested():
             assert b.lang == "console", b.id
 
 
-def _features(cond: ast.Cond, out: set) -> None:
+def _features(cond: nodes.Cond, out: set) -> None:
     match cond:
-        case ast.And(items=items) | ast.Or(items=items):
+        case nodes.And(items=items) | nodes.Or(items=items):
             out.add(type(cond).__name__)
             for c in items:
                 _features(c, out)
-        case ast.Not(item=item):
+        case nodes.Not(item=item):
             out.add("Not")
             _features(item, out)
-        case ast.CodeIn(negated=neg):
+        case nodes.CodeIn(negated=neg):
             out.add("code not in" if neg else "code in")
-        case ast.CodeIs():
+        case nodes.CodeIs():
             out.add("code is")
-        case ast.Has(negated=neg, value=v, set=s):
+        case nodes.Has(negated=neg, value=v, set=s):
             word = "lacks" if neg else "has"
             out.add(f"{word} in set" if s is not None else f"{word} value" if v is not None else word)
             if v is not None:
                 out.add("quoted value" if v.quoted else "code value")
-        case ast.Compare(distinct=d, op=op):
+        case nodes.Compare(distinct=d, op=op):
             out.add("distinct" if d else "units")
             out.add(f"op {op}")
-        case ast.SameDay(earlier=e, sharing=sh, lacking=la):
+        case nodes.SameDay(earlier=e, sharing=sh, lacking=la):
             out.add("same day")
             if e:
                 out.add("earlier")
@@ -376,9 +376,9 @@ def _features(cond: ast.Cond, out: set) -> None:
                 out.add("sharing")
             if la is not None:
                 out.add("lacking")
-        case ast.SessionLimit(window=w):
+        case nodes.SessionLimit(window=w):
             out.add(f"limit {w.unit}")
-        case ast.Spacing():
+        case nodes.Spacing():
             out.add("spacing")
 
 
@@ -388,10 +388,10 @@ def test_every_construct_has_a_tested_example():
         pol = parse(SourceFile(EXAMPLE, policy_text(b)))
         for s in pol.statements:
             seen.add(type(s).__name__)
-            if isinstance(s, ast.SetDecl):
+            if isinstance(s, nodes.SetDecl):
                 seen.add(f"set {s.kind}")
-                seen.update("range" for m in s.members if isinstance(m, ast.Range))
-            if isinstance(s, ast.Rule):
+                seen.update("range" for m in s.members if isinstance(m, nodes.Range))
+            if isinstance(s, nodes.Rule):
                 seen.update({s.action, s.scope})
                 if s.message is not None:
                     seen.add("message")

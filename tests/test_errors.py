@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from payrule.diagnostics import DiagnosticError
-from payrule.parser import parse_text
+from payrule.lang.diagnostics import DiagnosticError
+from payrule.lang.parser import parse_text
 
 ERRORS = ROOT / "tests" / "errors"
 CASES = sorted([p for p in ERRORS.glob("*.policy")] + [p for p in ERRORS.iterdir() if p.is_dir()], key=lambda p: p.name)

@@ -9,10 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import POLICIES, ROOT
-from payrule.diagnostics import DiagnosticError
-from payrule.formatter import WIDTH, format_policy, format_text
-from payrule.parser import parse, parse_text
-from payrule.source import SourceFile
+from payrule.lang.diagnostics import DiagnosticError
+from payrule.tools.formatter import WIDTH, format_policy, format_text
+from payrule.lang.parser import parse, parse_text
+from payrule.lang.source import SourceFile
 
 ERRORS = ROOT / "tests" / "errors"
 SHIPPED = sorted(POLICIES.rglob("*.policy"))

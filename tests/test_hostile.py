@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 
 from payrule import PolicySet
-from payrule.claims import normal
-from payrule.compiler import compile_model
-from payrule.diagnostics import render
+from payrule.claims.readers import normal
+from payrule.codegen.compiler import compile_model
+from payrule.lang.diagnostics import render
 from payrule.loader import Workspace, load_module, load_workspace
-from payrule.source import SourceFile
+from payrule.lang.source import SourceFile
 
 SENTINEL = "PAYRULE_PWNED"
 PAYLOAD = f"__import__('builtins').setattr(__import__('builtins'), '{SENTINEL}', 1)"

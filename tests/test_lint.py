@@ -8,10 +8,10 @@ import textwrap
 import pytest
 
 from conftest import POLICIES, ROOT
-from payrule.diagnostics import Diagnostic, Severity, error, render_all
-from payrule.linter import CODES, code_for, lint
+from payrule.lang.diagnostics import Diagnostic, Severity, error, render_all
+from payrule.tools.linter import CODES, code_for, lint
 from payrule.loader import load_workspace
-from payrule.source import SourceFile, Span
+from payrule.lang.source import SourceFile, Span
 
 DOC = ROOT / "docs" / "lint-codes.md"
 

@@ -6,54 +6,54 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from payrule import ast
-from payrule.diagnostics import DiagnosticError
-from payrule.grammar import grammar_path, parser
-from payrule.parser import decode_string, parse_text
+from payrule.lang import nodes
+from payrule.lang.diagnostics import DiagnosticError
+from payrule.lang.grammar import grammar_path, parser
+from payrule.lang.parser import decode_string, parse_text
 
-I, N = ast.Ident, ast.Number
+I, N = nodes.Ident, nodes.Number
 
 
 def V(text, quoted=False):
-    return ast.Value(text, quoted)
+    return nodes.Value(text, quoted)
 
 
-def rule_cond(text: str) -> ast.Cond:
+def rule_cond(text: str) -> nodes.Cond:
     pol = parse_text(f'policy p "t"\n rule r: deny line when {text}\n')
     return pol.rules[0].cond
 
 
 CONDITIONS = [
-    ("code in TPI", ast.CodeIn(I("TPI"))),
-    ("code not in TPI", ast.CodeIn(I("TPI"), True)),
-    ("code is 20552", ast.CodeIs(V("20552"))),
-    ("code is j3301", ast.CodeIs(V("j3301"))),
-    ("has muscles", ast.Has(I("muscles"))),
-    ("lacks substances", ast.Has(I("substances"), True)),
-    ("has modifier 25", ast.Has(I("modifier"), False, V("25"))),
-    ("lacks modifier LT", ast.Has(I("modifier"), True, V("LT"))),
-    ('has muscle "left soleus"', ast.Has(I("muscle"), False, V("left soleus", True))),
-    ("has diagnosis in COVERED", ast.Has(I("diagnosis"), False, None, I("COVERED"))),
-    ("lacks diagnosis in COVERED", ast.Has(I("diagnosis"), True, None, I("COVERED"))),
-    ("units > 1", ast.Compare(I("units"), ">", N(1))),
-    ("units != 1", ast.Compare(I("units"), "!=", N(1))),
-    ("distinct muscles >= 3", ast.Compare(I("muscles"), ">=", N(3), True)),
-    ("same day as TPI", ast.SameDay(I("TPI"))),
-    ("same day as earlier TPI", ast.SameDay(I("TPI"), True)),
-    ("same day as TPI sharing a muscle", ast.SameDay(I("TPI"), False, I("muscle"))),
-    ("same day as TPI lacking muscles", ast.SameDay(I("TPI"), False, None, I("muscles"))),
-    ("more than 3 TPI sessions within 12 months", ast.SessionLimit(N(3), I("TPI"), ast.Window("months", N(12)))),
-    ("more than 1 TPI sessions within 1 month", ast.SessionLimit(N(1), I("TPI"), ast.Window("months", N(1)))),
-    ("more than 2 X sessions within 90 days", ast.SessionLimit(N(2), I("X"), ast.Window("days", N(90)))),
-    ("more than 4 TPI sessions per calendar year", ast.SessionLimit(N(4), I("TPI"), ast.Window("calendar year", None))),
-    ("less than 7 days after the last TPI session", ast.Spacing(N(7), I("TPI"))),
-    ("not has muscles", ast.Not(ast.Has(I("muscles")))),
-    ("code in A and code in B", ast.And((ast.CodeIn(I("A")), ast.CodeIn(I("B"))))),
+    ("code in TPI", nodes.CodeIn(I("TPI"))),
+    ("code not in TPI", nodes.CodeIn(I("TPI"), True)),
+    ("code is 20552", nodes.CodeIs(V("20552"))),
+    ("code is j3301", nodes.CodeIs(V("j3301"))),
+    ("has muscles", nodes.Has(I("muscles"))),
+    ("lacks substances", nodes.Has(I("substances"), True)),
+    ("has modifier 25", nodes.Has(I("modifier"), False, V("25"))),
+    ("lacks modifier LT", nodes.Has(I("modifier"), True, V("LT"))),
+    ('has muscle "left soleus"', nodes.Has(I("muscle"), False, V("left soleus", True))),
+    ("has diagnosis in COVERED", nodes.Has(I("diagnosis"), False, None, I("COVERED"))),
+    ("lacks diagnosis in COVERED", nodes.Has(I("diagnosis"), True, None, I("COVERED"))),
+    ("units > 1", nodes.Compare(I("units"), ">", N(1))),
+    ("units != 1", nodes.Compare(I("units"), "!=", N(1))),
+    ("distinct muscles >= 3", nodes.Compare(I("muscles"), ">=", N(3), True)),
+    ("same day as TPI", nodes.SameDay(I("TPI"))),
+    ("same day as earlier TPI", nodes.SameDay(I("TPI"), True)),
+    ("same day as TPI sharing a muscle", nodes.SameDay(I("TPI"), False, I("muscle"))),
+    ("same day as TPI lacking muscles", nodes.SameDay(I("TPI"), False, None, I("muscles"))),
+    ("more than 3 TPI sessions within 12 months", nodes.SessionLimit(N(3), I("TPI"), nodes.Window("months", N(12)))),
+    ("more than 1 TPI sessions within 1 month", nodes.SessionLimit(N(1), I("TPI"), nodes.Window("months", N(1)))),
+    ("more than 2 X sessions within 90 days", nodes.SessionLimit(N(2), I("X"), nodes.Window("days", N(90)))),
+    ("more than 4 TPI sessions per calendar year", nodes.SessionLimit(N(4), I("TPI"), nodes.Window("calendar year", None))),
+    ("less than 7 days after the last TPI session", nodes.Spacing(N(7), I("TPI"))),
+    ("not has muscles", nodes.Not(nodes.Has(I("muscles")))),
+    ("code in A and code in B", nodes.And((nodes.CodeIn(I("A")), nodes.CodeIn(I("B"))))),
     ("code in A or code in B and has muscles",
-     ast.Or((ast.CodeIn(I("A")), ast.And((ast.CodeIn(I("B")), ast.Has(I("muscles"))))))),
+     nodes.Or((nodes.CodeIn(I("A")), nodes.And((nodes.CodeIn(I("B")), nodes.Has(I("muscles"))))))),
     ("(code in A or code in B) and has muscles",
-     ast.And((ast.Or((ast.CodeIn(I("A")), ast.CodeIn(I("B")))), ast.Has(I("muscles"))))),
-    ("not not has muscles", ast.Not(ast.Not(ast.Has(I("muscles"))))),
+     nodes.And((nodes.Or((nodes.CodeIn(I("A")), nodes.CodeIn(I("B")))), nodes.Has(I("muscles"))))),
+    ("not not has muscles", nodes.Not(nodes.Not(nodes.Has(I("muscles"))))),
 ]
 
 
@@ -76,17 +76,17 @@ def test_statements_and_policy_header():
     )
     assert pol.id == I("medicare-tpi") and pol.title.value == "Medicare: TPI"
     assert pol.statements == (
-        ast.Payer(I("medicare")),
-        ast.Include(I("common-tpi")),
-        ast.Source(I("NORIDIAN"), ast.Text("Noridian (2024)", "Noridian (2024)")),
-        ast.SetDecl("codes", I("ANESTHESIA"), (ast.Range(V("00100"), V("01999")), V("20552"))),
-        ast.SetDecl("diagnoses", I("DX"), (V("M79.1"), V("G44.2"))),
-        ast.SetDecl("stems", I("BAD"), (V("platelet", True), V("PRP"))),
-        ast.SetDecl("names", I("M"), (V("left soleus", True),)),
-        ast.Rule(I("frequency"), "review", "claim", ast.Has(I("muscles")),
-                 ast.Text("hi {code}", "hi {code}"), I("NORIDIAN")),
+        nodes.Payer(I("medicare")),
+        nodes.Include(I("common-tpi")),
+        nodes.Source(I("NORIDIAN"), nodes.Text("Noridian (2024)", "Noridian (2024)")),
+        nodes.SetDecl("codes", I("ANESTHESIA"), (nodes.Range(V("00100"), V("01999")), V("20552"))),
+        nodes.SetDecl("diagnoses", I("DX"), (V("M79.1"), V("G44.2"))),
+        nodes.SetDecl("stems", I("BAD"), (V("platelet", True), V("PRP"))),
+        nodes.SetDecl("names", I("M"), (V("left soleus", True),)),
+        nodes.Rule(I("frequency"), "review", "claim", nodes.Has(I("muscles")),
+                 nodes.Text("hi {code}", "hi {code}"), I("NORIDIAN")),
     )
-    assert pol.payer == ast.Payer(I("medicare"))
+    assert pol.payer == nodes.Payer(I("medicare"))
 
 
 def test_quoted_payer_and_layout_freedom():
@@ -152,61 +152,61 @@ KEYWORDS = set("""policy payer include source codes diagnoses stems names rule d
 per and or not in is code has lacks distinct same day as earlier sharing a lacking more less than sessions
 session days after the last within months month calendar year""".split())
 fields = st.sampled_from(["muscles", "muscle", "substances", "modifier", "diagnoses"])
-nums = st.integers(0, 400).map(ast.Number)
+nums = st.integers(0, 400).map(nodes.Number)
 codes = st.from_regex(r"[0-9]{5}|[A-Z][0-9]{4}", fullmatch=True)
 texts = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r"), max_size=20)
 
 
 def leaf():
     return st.one_of(
-        st.builds(ast.CodeIn, names.map(ast.Ident), st.booleans()),
-        st.builds(ast.CodeIs, codes.map(lambda c: ast.Value(c, False))),
-        st.builds(ast.Has, fields.map(ast.Ident), st.booleans()),
-        st.builds(lambda f, neg, v: ast.Has(ast.Ident(f), neg, ast.Value(v, False)), st.just("modifier"), st.booleans(),
+        st.builds(nodes.CodeIn, names.map(nodes.Ident), st.booleans()),
+        st.builds(nodes.CodeIs, codes.map(lambda c: nodes.Value(c, False))),
+        st.builds(nodes.Has, fields.map(nodes.Ident), st.booleans()),
+        st.builds(lambda f, neg, v: nodes.Has(nodes.Ident(f), neg, nodes.Value(v, False)), st.just("modifier"), st.booleans(),
                   st.from_regex(r"[0-9A-Z]{2}", fullmatch=True).filter(lambda v: v.lower() not in KEYWORDS)),
-        st.builds(lambda f, neg, s: ast.Has(ast.Ident(f), neg, None, ast.Ident(s)), fields, st.booleans(), names),
-        st.builds(ast.Compare, st.just(ast.Ident("units")), st.sampled_from([">", ">=", "<", "<=", "=", "!="]), nums),
-        st.builds(ast.Compare, fields.map(ast.Ident), st.sampled_from([">", "<"]), nums, st.just(True)),
-        st.builds(lambda s, e, q: ast.SameDay(ast.Ident(s), e, *q), names, st.booleans(),
-                  st.one_of(st.just((None, None)), fields.map(lambda f: (ast.Ident(f), None)), fields.map(lambda f: (None, ast.Ident(f))))),
-        st.builds(ast.SessionLimit, nums, names.map(ast.Ident),
-                  st.one_of(st.builds(ast.Window, st.sampled_from(["days", "months"]), nums), st.just(ast.Window("calendar year", None)))),
-        st.builds(ast.Spacing, nums, names.map(ast.Ident)),
+        st.builds(lambda f, neg, s: nodes.Has(nodes.Ident(f), neg, None, nodes.Ident(s)), fields, st.booleans(), names),
+        st.builds(nodes.Compare, st.just(nodes.Ident("units")), st.sampled_from([">", ">=", "<", "<=", "=", "!="]), nums),
+        st.builds(nodes.Compare, fields.map(nodes.Ident), st.sampled_from([">", "<"]), nums, st.just(True)),
+        st.builds(lambda s, e, q: nodes.SameDay(nodes.Ident(s), e, *q), names, st.booleans(),
+                  st.one_of(st.just((None, None)), fields.map(lambda f: (nodes.Ident(f), None)), fields.map(lambda f: (None, nodes.Ident(f))))),
+        st.builds(nodes.SessionLimit, nums, names.map(nodes.Ident),
+                  st.one_of(st.builds(nodes.Window, st.sampled_from(["days", "months"]), nums), st.just(nodes.Window("calendar year", None)))),
+        st.builds(nodes.Spacing, nums, names.map(nodes.Ident)),
     )
 
 
 conds = st.recursive(leaf(), lambda inner: st.one_of(
-    st.builds(ast.Not, inner),
-    st.lists(inner, min_size=2, max_size=3).map(lambda xs: ast.And(tuple(xs))),
-    st.lists(inner, min_size=2, max_size=3).map(lambda xs: ast.Or(tuple(xs))),
+    st.builds(nodes.Not, inner),
+    st.lists(inner, min_size=2, max_size=3).map(lambda xs: nodes.And(tuple(xs))),
+    st.lists(inner, min_size=2, max_size=3).map(lambda xs: nodes.Or(tuple(xs))),
 ), max_leaves=6)
 
 
-def show(c: ast.Cond) -> str:
+def show(c: nodes.Cond) -> str:
     """A plain printer, parenthesising every compound (independent of payrule's formatter)."""
     match c:
-        case ast.And(items=xs):
+        case nodes.And(items=xs):
             return " and ".join(f"({show(x)})" for x in xs)
-        case ast.Or(items=xs):
+        case nodes.Or(items=xs):
             return " or ".join(f"({show(x)})" for x in xs)
-        case ast.Not(item=x):
+        case nodes.Not(item=x):
             return f"not ({show(x)})"
-        case ast.CodeIn(set=s, negated=n):
+        case nodes.CodeIn(set=s, negated=n):
             return f"code {'not in' if n else 'in'} {s.value}"
-        case ast.CodeIs(code=v):
+        case nodes.CodeIs(code=v):
             return f"code is {v.text}"
-        case ast.Has(field=f, negated=n, value=v, set=s):
+        case nodes.Has(field=f, negated=n, value=v, set=s):
             tail = f" {v.text}" if v else (f" in {s.value}" if s else "")
             return f"{'lacks' if n else 'has'} {f.value}{tail}"
-        case ast.Compare(field=f, op=op, value=v, distinct=d):
+        case nodes.Compare(field=f, op=op, value=v, distinct=d):
             return f"{'distinct ' if d else ''}{f.value} {op} {v.value}"
-        case ast.SameDay(set=s, earlier=e, sharing=sh, lacking=la):
+        case nodes.SameDay(set=s, earlier=e, sharing=sh, lacking=la):
             q = f" sharing a {sh.value}" if sh else (f" lacking {la.value}" if la else "")
             return f"same day as {'earlier ' if e else ''}{s.value}{q}"
-        case ast.SessionLimit(count=n, set=s, window=w):
+        case nodes.SessionLimit(count=n, set=s, window=w):
             win = "per calendar year" if w.size is None else f"within {w.size.value} {w.unit}"
             return f"more than {n.value} {s.value} sessions {win}"
-        case ast.Spacing(days=n, set=s):
+        case nodes.Spacing(days=n, set=s):
             return f"less than {n.value} days after the last {s.value} session"
     raise AssertionError(c)
 
@@ -219,7 +219,7 @@ def escape(s: str) -> str:
 @given(cond=conds, rid=rule_ids.filter(lambda r: r not in KEYWORDS), title=texts, message=st.one_of(st.none(), texts),
        action=st.sampled_from(["deny", "review"]), scope=st.sampled_from(["line", "claim"]))
 def test_printed_ast_parses_back(cond, rid, title, message, action, scope):
-    if any(isinstance(x, ast.Ident) and x.value.lower() in KEYWORDS for x in _idents(cond)):
+    if any(isinstance(x, nodes.Ident) and x.value.lower() in KEYWORDS for x in _idents(cond)):
         return
     msg = f' message "{escape(message)}"' if message is not None else ""
     text = f'policy p "{escape(title)}"\n  rule {rid}: {action} {scope} when {show(cond)}{msg}\n'
@@ -236,29 +236,29 @@ def _idents(c):
 
     for f in dataclasses.fields(c):
         v = getattr(c, f.name)
-        if isinstance(v, ast.Ident):
+        if isinstance(v, nodes.Ident):
             yield v
         elif isinstance(v, tuple):
             for x in v:
                 if dataclasses.is_dataclass(x):
                     yield from _idents(x)
-        elif dataclasses.is_dataclass(v) and not isinstance(v, ast.Number):
+        elif dataclasses.is_dataclass(v) and not isinstance(v, nodes.Number):
             yield from _idents(v)
 
 
 def _flat(c):
     """Nested and/or of the same kind mean the same: compare them flattened."""
     match c:
-        case ast.And(items=xs):
+        case nodes.And(items=xs):
             out = []
             for x in map(_flat, xs):
-                out += list(x.items) if isinstance(x, ast.And) else [x]
-            return ast.And(tuple(out))
-        case ast.Or(items=xs):
+                out += list(x.items) if isinstance(x, nodes.And) else [x]
+            return nodes.And(tuple(out))
+        case nodes.Or(items=xs):
             out = []
             for x in map(_flat, xs):
-                out += list(x.items) if isinstance(x, ast.Or) else [x]
-            return ast.Or(tuple(out))
-        case ast.Not(item=x):
-            return ast.Not(_flat(x))
+                out += list(x.items) if isinstance(x, nodes.Or) else [x]
+            return nodes.Or(tuple(out))
+        case nodes.Not(item=x):
+            return nodes.Not(_flat(x))
     return c

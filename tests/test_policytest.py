@@ -10,7 +10,7 @@ import pytest
 from conftest import POLICIES
 
 from payrule import PolicySet
-from payrule.policytest import CaseFileError, collect, load_case, run_suite
+from payrule.tools.policytest import CaseFileError, collect, load_case, run_suite
 
 SHIPPED_CASES = sorted(POLICIES.glob("*/cases/*.json"))
 

@@ -1,4 +1,4 @@
-"""The Spark path (issue 7 item 5): `payrule.spark.check_dataframe` and `payrule spark-check` give, object by
+"""The Spark path (issue 7 item 5): `payrule.run.spark.check_dataframe` and `payrule spark-check` give, object by
 object and in input order, what `payrule check` gives on the same file (contract sections 2, 3 and 5).
 
 One local SparkSession (2 cores, small memory) serves the whole module. The claims come from a small
@@ -21,9 +21,9 @@ pytest.importorskip("pyspark")
 pytest.importorskip("pandas")
 pytest.importorskip("pyarrow")
 
-from payrule.claims import HistoryError  # noqa: E402
+from payrule.claims.readers import HistoryError  # noqa: E402
 from payrule.cli import main  # noqa: E402
-from payrule.spark import check_dataframe, local_session, read_claims_text  # noqa: E402
+from payrule.run.spark import check_dataframe, local_session, read_claims_text  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parent / "claims_corpus"
 

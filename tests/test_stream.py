@@ -1,4 +1,4 @@
-"""`payrule check` on a JSON Lines file decides one patient at a time (payrule.stream); it must print
+"""`payrule check` on a JSON Lines file decides one patient at a time (payrule.run.stream); it must print
 exactly what --in-memory (every claim held at once) prints, exit status included, and so must
 --low-memory."""
 from __future__ import annotations

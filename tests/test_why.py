@@ -10,7 +10,7 @@ import json
 import pytest
 from conftest import claim, tpi
 
-from payrule.commands import why as why_command
+from payrule.cli.commands import why as why_command
 
 
 def write(path, objs) -> str:

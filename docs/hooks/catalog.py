@@ -1,7 +1,7 @@
 """mkdocs hooks: pages written at build time from the policy files and the docstrings.
 
 - The policy catalog: `catalog/index.md` and one page per shipped policy (`catalog/<policy id>.md`):
-  title, payer, sources, every rule in plain English (payrule.explain), the rule as written, and
+  title, payer, sources, every rule in plain English (payrule.tools.explain), the rule as written, and
   the policy test cases (`policies/<folder>/cases/*.json`) that cover it. The nav entry
   `Policy catalog: catalog/index.md` in mkdocs.yml becomes a section holding all of them.
 - The Python API page: `<!-- generated: python-api -->` in `python-api.md` is replaced by each
@@ -25,10 +25,10 @@ from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File
 
 from payrule import runtime
-from payrule.diagnostics import render_all
-from payrule.explain import explain_rule, md_escape, message_text
+from payrule.lang.diagnostics import render_all
+from payrule.tools.explain import explain_rule, md_escape, message_text
 from payrule.loader import load_workspace
-from payrule.model import CheckedRule, Model
+from payrule.lang.model import CheckedRule, Model
 
 log = logging.getLogger("mkdocs.hooks.catalog")
 
@@ -224,8 +224,8 @@ def index_page(models: dict[str, Model], cases: list[Case]) -> str:
 
 API = (
     ("payrule", ("PolicySet", "PolicyError", "check", "compile_policy")),
-    ("payrule.explain", ("explain_rule", "explain_model", "render_policy", "message_text")),
-    ("payrule.highlight", ("PolicyLexer",)),
+    ("payrule.tools.explain", ("explain_rule", "explain_model", "render_policy", "message_text")),
+    ("payrule.tools.highlight", ("PolicyLexer",)),
 )
 
 

@@ -13,12 +13,12 @@ import json
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from .claims import ClaimError, HistoryError, _Bad, build_claim, read_claims
-from .compiler import compile_model
-from .diagnostics import render_all
-from .engine import decide, decision_json
-from .loader import Checker, Workspace, checker_for, default_policy_dir, load_workspace
-from .source import SourceFile
+from payrule.claims.readers import ClaimError, HistoryError, _Bad, build_claim, read_claims
+from payrule.codegen.compiler import compile_model
+from payrule.lang.diagnostics import render_all
+from payrule.run.engine import decide, decision_json
+from payrule.loader import Checker, Workspace, checker_for, default_policy_dir, load_workspace
+from payrule.lang.source import SourceFile
 
 __all__ = ["PolicySet", "PolicyError", "compile_policy", "check"]
 

@@ -6,16 +6,16 @@ from importlib import resources
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from .checker import Unit, check
-from .compiler import compile_model
-from .diagnostics import Diagnostic, DiagnosticError, error
-from .model import Model
-from .parser import parse
-from .source import SourceFile, Span
+from payrule.lang.checker import Unit, check
+from payrule.codegen.compiler import compile_model
+from payrule.lang.diagnostics import Diagnostic, DiagnosticError, error
+from payrule.lang.model import Model
+from payrule.lang.parser import parse
+from payrule.lang.source import SourceFile, Span
 
 __all__ = ["default_policy_dir", "discover", "Workspace", "load_workspace", "load_module", "Checker", "checker_for"]
 
-from .loaded import Checker, load_module  # noqa: E402  (re-exported: the light half of loading)
+from payrule.run.loaded import Checker, load_module  # noqa: E402  (re-exported: the light half of loading)
 
 
 def checker_for(model: Model) -> Checker:

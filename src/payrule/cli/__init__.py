@@ -1,0 +1,58 @@
+"""The `payrule` command line. Exit status: 0 ok; 1 a claim was an error (check) or there were
+findings (lint, fmt --check, test); 2 a usage or policy error, nothing decided.
+
+Subcommands live in `payrule.cli.commands`, one module each, and are found at start-up.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from typing import Sequence
+
+from payrule import __version__
+from payrule.cli import commands
+from payrule.api import PolicyError
+from payrule.cli.commands._common import EXIT_OK, EXIT_USAGE
+
+# The order subcommands are listed in `payrule --help`; modules not named here follow, sorted.
+ORDER = ("check", "compile", "explain", "why", "fmt", "lint", "test")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # usage errors exit 2, as the contract wants
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"payrule: error: {message}\n")
+
+
+def _command_modules() -> list:
+    names = [m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_")]
+    names.sort(key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
+    return [importlib.import_module(f"{commands.__name__}.{n}") for n in names]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = _Parser(prog="payrule", description="Compile payer policies into claim checkers and decide claims.")
+    ap.add_argument("--version", action="version", version=f"payrule {__version__}")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for mod in _command_modules():
+        p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.DESCRIPTION)
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = build_parser()
+    args = ap.parse_args(argv)
+    if args.command is None:
+        ap.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return args._run(args)
+    except PolicyError as exc:
+        sys.stderr.write(exc.rendered + "\n")
+        return EXIT_USAGE
+    except BrokenPipeError:  # pragma: no cover - `payrule check ... | head`
+        return EXIT_OK

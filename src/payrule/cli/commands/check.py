@@ -1,0 +1,171 @@
+"""`payrule check`: decide claims with the policies."""
+from __future__ import annotations
+
+import gc
+import os
+import sys
+import time
+from pathlib import Path
+
+from payrule.api import PolicySet
+from payrule.claims.readers import ClaimError, HistoryError, is_csv, read_claims_stream, read_history
+from payrule.run.engine import decide, decision_json, render_jsonl
+from payrule.loader import default_policy_dir
+from payrule.cli.progress import Progress, summary
+from payrule.cli.commands._common import EXIT_CLAIM_ERRORS, EXIT_OK, read_input, usage_error
+
+NAME = "check"
+HELP = "decide claims with the policies"
+DESCRIPTION = "Decide claims (JSON Lines or CSV) with the policies; print one decision or error object per claim, in input order."
+
+
+def add_arguments(c) -> None:
+    c.add_argument("claims", nargs="*", metavar="CLAIMS", help="claims files (JSON Lines or CSV); standard input when none")
+    c.add_argument("--history", metavar="FILE", help="earlier claims that count as already paid; not decided, not printed")
+    c.add_argument("--policies", metavar="DIR", action="append", help="policy folder (default: the shipped policies); may repeat")
+    c.add_argument("--format", choices=("jsonl", "table"), default="jsonl", help="jsonl (default) or a table for people")
+    c.add_argument("-o", "--output", metavar="FILE", help="write decisions here instead of standard output")
+    c.add_argument("--low-memory", action="store_true",
+                   help="also keep the reader's memo tables small: less memory, a little more time")
+    c.add_argument("--in-memory", action="store_true",
+                   help="hold every claim in memory instead of deciding one patient at a time from the file (same output)")
+    c.add_argument("--summary", action="store_true", help="print a summary on stderr at the end (default when stderr is a terminal)")
+    c.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
+
+
+def run(args) -> int:
+    # Millions of claim and line objects live until the end of the run: the cyclic garbage collector
+    # would only rescan them again and again, so it is paused for the command.
+    gc.disable()
+    try:
+        return _run(args)
+    finally:
+        gc.enable()
+
+
+def _run(args) -> int:
+    started = time.monotonic()
+    bar = Progress(enabled=not args.quiet and sys.stderr.isatty())
+    dirs = [Path(d) for d in (args.policies or [default_policy_dir()])]
+    policies = PolicySet.load(dirs)
+    history = []
+    if args.history:
+        try:
+            history = read_history(read_input(args.history), args.history)
+        except OSError as exc:
+            return usage_error(f"cannot read history file {args.history}: {exc.strerror or exc}")
+        except HistoryError as exc:
+            return usage_error(str(exc))
+    files = args.claims or ["-"]
+    # A single JSON Lines file is decided one patient group at a time (payrule.run.stream); standard input,
+    # CSV, several files and the table are read whole. Both give the same output.
+    if not args.in_memory and len(files) == 1 and files[0] != "-" and args.format == "jsonl" and _is_jsonl(files[0]):
+        return _run_streaming(args, policies, history, files[0], bar, started)
+    records = []
+    for path in files:
+        progress = lambda done, total: bar.update("reading", done, total)  # noqa: E731
+        try:
+            if path == "-":
+                recs = read_claims_stream(sys.stdin.buffer, "<stdin>", 0, len(records), progress)
+            else:
+                with open(path, "rb") as f:
+                    recs = read_claims_stream(f, path, os.fstat(f.fileno()).st_size, len(records), progress)
+        except OSError as exc:
+            return usage_error(f"cannot read claims file {path}: {exc.strerror or exc}")
+        if len(files) > 1:
+            recs = [ClaimError(r.claim_id, f"{path}: {r.error}", r.input_line) if isinstance(r, ClaimError) else r for r in recs]
+        records.extend(recs)
+    decided = decide(policies.checkers, records, history, progress=lambda done, total: bar.update("deciding", done, total))
+    bar.close()
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    try:
+        if args.format == "table":
+            out.write(format_table(decided))
+        else:
+            out.writelines(render_jsonl(decided))
+    finally:
+        if args.output:
+            out.close()
+    errors = sum(1 for d in decided if isinstance(d, ClaimError))
+    if not args.quiet and (args.summary or sys.stderr.isatty()):
+        counts = {"error": errors}
+        lines = 0
+        for d in decided:
+            if not isinstance(d, ClaimError):
+                counts[d.decision] = counts.get(d.decision, 0) + 1
+                lines += len(d.claim.lines)
+        sys.stderr.write(summary(counts, len(decided), lines, time.monotonic() - started) + "\n")
+    return EXIT_CLAIM_ERRORS if errors else EXIT_OK
+
+
+def _is_jsonl(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return not is_csv(path, f.read(65536))
+    except OSError:
+        return False
+
+
+class _TextSink:
+    """Bytes written to a text stream that has no binary buffer (redirect_stdout, notebooks)."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, data: bytes) -> None:
+        self.stream.write(data.decode("utf-8"))
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def _binary_stdout():
+    buffer = getattr(sys.stdout, "buffer", None)
+    return buffer if buffer is not None else _TextSink(sys.stdout)
+
+
+def _run_streaming(args, policies, history, path, bar, started) -> int:
+    """One patient group at a time: see payrule.run.stream. Output is identical to --in-memory's."""
+    from payrule.run.stream import check_file
+
+    try:
+        out = open(args.output, "wb") if args.output else _binary_stdout()
+    except OSError as exc:
+        return usage_error(f"cannot write {args.output}: {exc.strerror or exc}")
+    try:
+        sys.stdout.flush()
+        counts, lines = check_file(policies.checkers, path, history, out,
+                                   progress=lambda phase, done, total: bar.update(phase, done, total),
+                                   small_tables=args.low_memory)
+        out.flush()
+    except OSError as exc:
+        return usage_error(f"cannot read claims file {path}: {exc.strerror or exc}")
+    finally:
+        bar.close()
+        if args.output:
+            out.close()
+    if not args.quiet and (args.summary or sys.stderr.isatty()):
+        sys.stderr.write(summary(counts, sum(counts.values()), lines, time.monotonic() - started) + "\n")
+    return EXIT_CLAIM_ERRORS if counts.get("error") else EXIT_OK
+
+
+def format_table(decided) -> str:
+    """Decisions for people: one row per line, reasons beneath, a count at the end."""
+    rows = []
+    counts = {"approve": 0, "review": 0, "deny": 0, "error": 0}
+    for d in decided:
+        obj = decision_json(d)
+        if "error" in obj:
+            counts["error"] += 1
+            rows.append(f"{obj['claim_id'] or '-':<12} {'':>4} {'':<6} {'ERROR':<8} input line {obj['input_line']}: {obj['error']}")
+            continue
+        counts[obj["decision"]] += 1
+        for ln in obj["lines"]:
+            rows.append(f"{obj['claim_id']:<12} {ln['line']:>4} {ln['code']:<6} {ln['decision'].upper()}")
+            for r in ln["reasons"]:
+                rows.append(f"{'':<12} {'':>4} {'':<6} {'':<8} {r['outcome']}: {r['message']} [{r['policy']}/{r['rule']}, {r['source']}]")
+    head = f"{'CLAIM':<12} {'LINE':>4} {'CODE':<6} DECISION"
+    total = ", ".join(f"{n} {k}" for k, n in counts.items())
+    return "\n".join([head, *rows, "", f"{sum(counts.values())} claims: {total}", ""])
+
+

@@ -1,0 +1,39 @@
+"""`payrule explain`: every rule of a policy in plain English."""
+from __future__ import annotations
+
+import sys
+
+from payrule.tools.explain import FORMATS, render_policy
+from payrule.cli.commands._common import EXIT_OK, NoSuchPolicyFile, load_policy_files, usage_error
+
+NAME = "explain"
+HELP = "say what each rule of a policy does, in plain English"
+DESCRIPTION = (
+    "Print each policy's title, payer and sources, then every rule it applies (included rules first): "
+    "its id, where it is written, what it does in plain English and its message."
+)
+
+
+def add_arguments(k) -> None:
+    k.add_argument("policy_files", nargs="+", metavar="POLICY", help="policy files to explain")
+    k.add_argument("--policies", metavar="DIR", action="append",
+                   help="folders where included policies are found (default: the shipped policies); may repeat")
+    k.add_argument("--own", action="store_true",
+                   help="only the policy's own rules and sources, not those of the policies it includes")
+    k.add_argument("--format", choices=FORMATS, default="text", help="text (default) or markdown")
+
+
+def run(args) -> int:
+    try:
+        ws, files = load_policy_files(args.policy_files, args.policies)
+    except NoSuchPolicyFile as exc:
+        return usage_error(str(exc))
+    parts, seen = [], set()
+    for p in files:
+        model = ws.model_for_file(p)
+        if model.id in seen:
+            continue
+        seen.add(model.id)
+        parts.append(render_policy(model, args.format, own_only=args.own).rstrip("\n") + "\n")
+    sys.stdout.write(("\n---\n\n" if args.format == "markdown" else "\n").join(parts))
+    return EXIT_OK

@@ -1,0 +1,63 @@
+"""`payrule lint`: every finding in the policies, errors and warnings, each with a code."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from payrule.lang.diagnostics import Severity, render_all
+from payrule.tools.linter import lint
+from payrule.loader import default_policy_dir, discover
+from payrule.lang.source import SourceFile
+from payrule.cli.commands._common import EXIT_FINDINGS, EXIT_OK, usage_error
+
+NAME = "lint"
+HELP = "report every problem in policies, with codes"
+DESCRIPTION = (
+    "Check policies and report every finding, sorted by file, line and column, then a count. Errors are what "
+    "`payrule check` refuses plus rules that can never fire; warnings are unused sets and sources, duplicate "
+    "values, shadowed rules and rules without a message or a citation. Each code (PR001...) is explained on the "
+    "Lint codes page of the documentation. Exit status: 0 no errors (warnings alone pass unless --strict), "
+    "1 errors (or warnings, with --strict), 2 a usage error."
+)
+
+
+def add_arguments(p) -> None:
+    p.add_argument("files", nargs="*", metavar="FILE",
+                   help="policy files or folders to report on (default: every policy in the --policies folders)")
+    p.add_argument("--policies", metavar="DIR", action="append",
+                   help="folders where included policies are found (default: the shipped policies); may repeat")
+    p.add_argument("--strict", action="store_true", help="fail (exit 1) on warnings too")
+
+
+def run(args) -> int:
+    dirs = [Path(d) for d in (args.policies or [default_policy_dir()])]
+    entries: dict[str, tuple[Path, str]] = {}
+    for d in dirs:
+        if not d.is_dir():
+            return usage_error(f"policy folder {d} does not exist")
+        for p, name in discover(d):
+            entries.setdefault(str(p.resolve()), (p, name))
+    named: list[str] = []
+    for f in args.files:
+        p = Path(f)
+        if p.is_dir():
+            found = discover(p)
+        elif p.is_file():
+            found = [(p, p.as_posix())]
+        else:
+            return usage_error(f"cannot read policy file {f}: no such file")
+        for q, name in found:
+            key = str(q.resolve())
+            entries.setdefault(key, (q, name))
+            named.append(entries[key][1])
+    sources: list[SourceFile] = []
+    for _, (p, name) in sorted(entries.items(), key=lambda kv: kv[1][1]):
+        try:
+            sources.append(SourceFile(name, p.read_bytes().decode("utf-8")))
+        except (OSError, UnicodeDecodeError) as exc:
+            return usage_error(f"cannot read policy file {name}: {getattr(exc, 'strerror', None) or exc}")
+    found = lint(sources, only=named if args.files else None)
+    print(render_all(found, {s.name: s for s in sources}))
+    errors = sum(1 for d in found if d.severity is Severity.ERROR)
+    if errors or (args.strict and found):
+        return EXIT_FINDINGS
+    return EXIT_OK

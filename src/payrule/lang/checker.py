@@ -1,0 +1,516 @@
+"""Semantic checks: an ordered list of named passes over parsed policies, then the checked model.
+
+Every pass reads the AST and returns diagnostics; none mutates anything. `check()` runs them all and
+reports every error (sorted by file, line and column); models are built only when there is none.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+from payrule.lang import nodes
+from payrule.claims.readers import FIELD_ALIASES, LIST_FIELDS, NUMBER_FIELDS, normal
+from payrule.lang.diagnostics import Diagnostic, Severity, did_you_mean, error
+from payrule.lang.model import CheckedRule, Model, Placeholder, Segment, SetDef
+from payrule.lang.source import SourceFile, Span
+
+__all__ = ["Unit", "CheckResult", "check", "PLACEHOLDERS", "BASE_PLACEHOLDERS", "conjuncts", "walk"]
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One parsed policy file."""
+
+    source: SourceFile
+    policy: nodes.Policy
+
+
+@dataclass
+class CheckResult:
+    models: dict[str, Model]
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity is Severity.ERROR]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+# What a message may quote, by what the rule's condition says (top-level `and` items only: a fact
+# under `or` or `not` may not exist when the rule fires).
+BASE_PLACEHOLDERS = ("claim_id", "code", "date", "line", "patient_id", "payer", "policy", "rule", "units")
+PLACEHOLDERS: dict[type, tuple[str, ...]] = {
+    nodes.Has: ("matched",),
+    nodes.SameDay: ("other_claim", "other_code", "other_date", "other_line"),
+    nodes.SessionLimit: ("limit", "n", "next_date", "nth", "sessions", "window", "year"),
+    nodes.Spacing: ("days", "last_date", "min_days", "next_date"),
+}
+_KIND_FORM = {"codes": "code", "diagnoses": "diagnosis", "names": "name", "stems": "stem"}
+_CODE = re.compile(r"[A-Z0-9]{5}\Z")
+_MODIFIER = re.compile(r"[A-Z0-9]{2}\Z")
+_ICD10 = re.compile(r"[A-Z][0-9][0-9A-Z]([0-9A-Z]{1,4})?\Z")
+_STEM = re.compile(r"[^\W_]+\Z")
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+
+
+def conjuncts(cond: nodes.Cond) -> tuple[nodes.Cond, ...]:
+    return cond.items if isinstance(cond, nodes.And) else (cond,)
+
+
+def walk(cond: nodes.Cond) -> Iterator[nodes.Cond]:
+    yield cond
+    if isinstance(cond, (nodes.And, nodes.Or)):
+        for c in cond.items:
+            yield from walk(c)
+    elif isinstance(cond, nodes.Not):
+        yield from walk(cond.item)
+
+
+def provided(cond: nodes.Cond) -> set[str]:
+    out = set(BASE_PLACEHOLDERS)
+    for c in conjuncts(cond):
+        if isinstance(c, nodes.Has):
+            if not c.negated and c.set is not None:
+                out.add("matched")
+        elif isinstance(c, nodes.Compare) and c.distinct:
+            out.add(f"distinct_{field_name(c.field.value) or c.field.value}")
+        elif isinstance(c, nodes.SameDay):
+            out.update(PLACEHOLDERS[nodes.SameDay])
+            if c.sharing is not None:
+                out.add("shared")
+        elif type(c) in PLACEHOLDERS:
+            out.update(PLACEHOLDERS[type(c)])
+    return out
+
+
+def provided_anywhere(cond: nodes.Cond) -> set[str]:
+    """What every condition in the tree would provide, wherever it stands."""
+    out: set[str] = set()
+    for c in walk(cond):
+        out |= provided(c)
+    return out
+
+
+def field_name(name: str) -> str | None:
+    """The claim field a policy's word names (`muscle` and `muscles` both name `muscles`)."""
+    if name in LIST_FIELDS or name in NUMBER_FIELDS:
+        return name
+    return FIELD_ALIASES.get(name)
+
+
+def is_dynamic(cond: nodes.Cond) -> bool:
+    return any(isinstance(c, (nodes.SessionLimit, nodes.Spacing)) or (isinstance(c, nodes.SameDay) and c.earlier) for c in walk(cond))
+
+
+def guard_of(cond: nodes.Cond) -> tuple[str, str] | None:
+    """("set", NAME) or ("code", CODE) when the condition starts with `code in NAME` / `code is CODE`."""
+    first = conjuncts(cond)[0]
+    if isinstance(first, nodes.CodeIn) and not first.negated:
+        return ("set", first.set.value)
+    if isinstance(first, nodes.CodeIs):
+        return ("code", first.code.text.upper())
+    return None
+
+
+_SOURCE_OF = {
+    "matched": "`has FIELD in SET`",
+    **{p: "`same day as SET`" for p in PLACEHOLDERS[nodes.SameDay]},
+    "shared": "`same day as SET sharing a FIELD`",
+    **{p: "`more than N SET sessions ...`" for p in PLACEHOLDERS[nodes.SessionLimit]},
+    **{p: "`less than N days after the last SET session`" for p in PLACEHOLDERS[nodes.Spacing]},
+    "next_date": "a session limit or `less than N days after ...`",
+}
+
+
+def split_message(text: nodes.Text, allowed: set[str], diags: list[Diagnostic], nested: set[str] = frozenset()) -> tuple[Segment, ...]:
+    """"{nth} session" -> (Placeholder('nth'), ' session'); `{{` and `}}` stand for braces.
+    `nested` names the placeholders conditions under `or`/`not` would find (for a better hint)."""
+    out: list[Segment] = []
+    buf: list[str] = []
+    pos = 0
+    value = text.value
+    for m in _PLACEHOLDER.finditer(value):
+        buf.append(value[pos:m.start()])
+        pos = m.end()
+        tok = m.group(0)
+        if tok in ("{{", "}}"):
+            buf.append(tok[0])
+            continue
+        name = m.group(1)
+        sp = _inner_span(text, m.start(), m.end())
+        if name is None:
+            diags.append(error(f"unmatched `{tok}` in a message", sp, help="write `{{` or `}}` for a literal brace"))
+            continue
+        if name not in allowed:
+            hint = did_you_mean(name, allowed)
+            listing = ", ".join(f"{{{a}}}" for a in sorted(allowed))
+            if name in nested:
+                hint = (f"`{{{name}}}` is found by a condition under `or` or `not`, which may not hold when the "
+                        "rule fires: only conditions joined by `and` at the top can be quoted;")
+            elif name in _SOURCE_OF or name.startswith("distinct_"):
+                hint = f"`{{{name}}}` comes from {_SOURCE_OF.get(name, '`distinct FIELD ...`')}, which this rule does not have;"
+            diags.append(error(f"the message quotes `{{{name}}}`, which this rule does not provide", sp,
+                               help=(hint + " " if hint else "") + f"this rule can quote {listing}"))
+            continue
+        if buf:
+            out.append("".join(buf))
+            buf = []
+        out.append(Placeholder(name))
+    buf.append(value[pos:])
+    if "".join(buf):
+        out.append("".join(buf))
+    return tuple(out)
+
+
+def _inner_span(text: nodes.Text, start: int, end: int) -> Span:
+    sp = text.span
+    # Columns inside the string are exact when it holds no escapes; otherwise point at the string.
+    if text.raw == text.value and sp.line == sp.end_line:
+        return Span(sp.path, sp.line, sp.col + 1 + start, sp.line, sp.col + 1 + end)
+    return sp
+
+
+class _Checker:
+    def __init__(self, units: list[Unit]):
+        self.units = units
+        self.by_id: dict[str, Unit] = {}
+        self.diags: list[Diagnostic] = []
+        self.order: dict[str, list[str]] = {}  # policy -> every policy it includes, transitively, in order
+
+    # -- passes -------------------------------------------------------------------------------
+    def pass_policy_ids(self) -> None:
+        for u in self.units:
+            pid = u.policy.id.value
+            if pid in self.by_id:
+                other = self.by_id[pid].policy.id.span
+                self.diags.append(error(f"policy `{pid}` is defined twice", u.policy.id.span,
+                                        help=f"the other definition is at {other}; give each policy its own id"))
+            else:
+                self.by_id[pid] = u
+
+    def pass_includes(self) -> None:
+        for u in self.units:
+            for inc in u.policy.of_type(nodes.Include):
+                name = inc.policy.value
+                if name not in self.by_id:
+                    hint = did_you_mean(name, self.by_id)
+                    self.diags.append(error(f"include of unknown policy `{name}`", inc.policy.span,
+                                            help=hint or "no policy file in the policy folders has this id"))
+                elif name == u.policy.id.value:
+                    self.diags.append(error(f"policy `{name}` includes itself", inc.policy.span, help="remove the include"))
+        for u in self.units:
+            pid = u.policy.id.value
+            if self.by_id.get(pid) is not u:
+                continue
+            self.order[pid] = self._closure(pid, [pid], [], u)
+
+    def _closure(self, pid: str, stack: list[str], out: list[str], root: Unit) -> list[str]:
+        """Every policy `pid` includes, transitively, dependencies first; reports cycles through `root`."""
+        for inc in self.by_id[pid].policy.of_type(nodes.Include):
+            name = inc.policy.value
+            if name not in self.by_id or name == pid:
+                continue
+            if name in stack:
+                if name == stack[0]:
+                    cycle = " -> ".join(stack + [name])
+                    self.diags.append(error(f"include cycle: {cycle}", self._include_span(root, stack),
+                                            help="a policy cannot include itself, directly or through others"))
+                continue
+            if name not in out:
+                self._closure(name, stack + [name], out, root)
+                out.append(name)
+        return out
+
+    @staticmethod
+    def _include_span(root: Unit, stack: list[str]) -> Span:
+        nxt = stack[1] if len(stack) > 1 else stack[0]
+        for inc in root.policy.of_type(nodes.Include):
+            if inc.policy.value == nxt:
+                return inc.policy.span
+        return root.policy.id.span
+
+    def pass_duplicates(self) -> None:
+        for u in self.units:
+            payers = u.policy.of_type(nodes.Payer)
+            for p in payers[1:]:
+                self.diags.append(error("a policy names one payer", p.span, help=f"the payer is already `{payers[0].name.value}`; write one policy per payer"))
+            self._no_dupes(u, nodes.SetDecl, "set", lambda s: s.name)
+            self._no_dupes(u, nodes.Source, "source", lambda s: s.name)
+            self._no_dupes(u, nodes.Rule, "rule", lambda s: s.id)
+        seen: dict[str, nodes.Payer] = {}
+        for u in self.units:
+            p = u.policy.payer
+            if p is None:
+                continue
+            key = p.name.value.strip().lower()
+            if key in seen:
+                self.diags.append(error(f"two policies for payer `{key}`", p.name.span,
+                                        help=f"the other is at {seen[key].name.span}; a claim must select exactly one policy"))
+            else:
+                seen[key] = p
+
+    def _no_dupes(self, u: Unit, kind: type, what: str, key: Callable) -> None:
+        seen: dict[str, nodes.Ident] = {}
+        for s in u.policy.of_type(kind):
+            ident = key(s)
+            if ident.value in seen:
+                self.diags.append(error(f"{what} `{ident.value}` is defined twice", ident.span,
+                                        help=f"the first is on line {seen[ident.value].span.line}; rename one of them"))
+            else:
+                seen[ident.value] = ident
+
+    def pass_members(self) -> None:
+        for u in self.units:
+            for s in u.policy.of_type(nodes.SetDecl):
+                for m in s.members:
+                    if isinstance(m, nodes.Range):
+                        self._range(s, m)
+                    else:
+                        self._member(s.kind, m)
+
+    def _member(self, kind: str, v: nodes.Value) -> None:
+        t = v.text.strip()
+        if kind == "codes" and not _CODE.match(t.upper()):
+            self.diags.append(error(f"malformed code `{v.text}`", v.span, help="a procedure code has 5 letters or digits, e.g. `12345`, `A1234`, `1234A`"))
+        elif kind == "diagnoses" and not _ICD10.match(normal("diagnosis", t)):
+            self.diags.append(error(f"malformed diagnosis code `{v.text}`", v.span, help="an ICD-10-CM code is a letter, two digits and up to four more characters, e.g. `M79.1`"))
+        elif kind == "stems" and not _STEM.match(t):
+            self.diags.append(error(f"a stem is one word, not `{v.text}`", v.span, help="list each word as its own stem; a value matches when any of its words starts with a stem"))
+        elif kind == "names" and not t:
+            self.diags.append(error("a name cannot be blank", v.span))
+
+    def _range(self, s: nodes.SetDecl, r: nodes.Range) -> None:
+        if s.kind != "codes":
+            self.diags.append(error(f"ranges are for code sets, not `{s.kind}`", r.span, help="list the values one by one"))
+            return
+        self._member("codes", r.lo)
+        self._member("codes", r.hi)
+        lo, hi = r.lo.text.upper(), r.hi.text.upper()
+        if not (_CODE.match(lo) and _CODE.match(hi)):
+            return
+        shape = lambda c: "".join("9" if ch.isdigit() else "A" for ch in c)  # noqa: E731
+        if shape(lo) != shape(hi):
+            self.diags.append(error(f"the bounds of `{r.lo.text}..{r.hi.text}` have different shapes", r.span,
+                                    help="both bounds need letters and digits in the same places, e.g. `J0000..J9999`"))
+        elif lo > hi:
+            self.diags.append(error(f"range `{r.lo.text}..{r.hi.text}` is upside down", r.span, help=f"write `{r.hi.text}..{r.lo.text}`"))
+
+    def scope(self, pid: str) -> tuple[dict[str, tuple[nodes.SetDecl, str]], dict[str, tuple[nodes.Source, str]]]:
+        sets: dict[str, tuple[nodes.SetDecl, str]] = {}
+        sources: dict[str, tuple[nodes.Source, str]] = {}
+        for name in self.order.get(pid, []) + [pid]:
+            for s in self.by_id[name].policy.of_type(nodes.SetDecl):
+                sets.setdefault(s.name.value, (s, name))
+            for s in self.by_id[name].policy.of_type(nodes.Source):
+                sources.setdefault(s.name.value, (s, name))
+        return sets, sources
+
+    def pass_clashes(self) -> None:
+        for pid, unit in self.by_id.items():
+            for name in self.order.get(pid, []):
+                other = self.by_id[name].policy
+                theirs = {s.name.value for s in other.of_type(nodes.SetDecl)}
+                their_rules = {r.id.value for r in other.rules}
+                for s in unit.policy.of_type(nodes.SetDecl):
+                    if s.name.value in theirs:
+                        self.diags.append(error(f"set `{s.name.value}` is already defined by included policy `{name}`", s.name.span, help="use that set, or give this one another name"))
+                for r in unit.policy.rules:
+                    if r.id.value in their_rules:
+                        self.diags.append(error(f"rule `{r.id.value}` is already defined by included policy `{name}`", r.id.span, help="give this rule another id"))
+
+    def pass_references(self) -> None:
+        for pid, unit in self.by_id.items():
+            sets, sources = self.scope(pid)
+            for rule in unit.policy.rules:
+                if rule.cite is not None and rule.cite.value not in sources:
+                    hint = did_you_mean(rule.cite.value, sources)
+                    self.diags.append(error(f"unknown source `{rule.cite.value}`", rule.cite.span,
+                                            help=hint or "declare it with `source NAME \"...\"`"))
+                for c in walk(rule.cond):
+                    self._refs(c, sets)
+
+    def _set(self, ident: nodes.Ident, sets: dict, want: str | None = None) -> nodes.SetDecl | None:
+        found = sets.get(ident.value)
+        if found is None:
+            hint = did_you_mean(ident.value, sets)
+            what = {"codes": "code set", "diagnoses": "diagnosis set", "stems": "stem set", "names": "name set"}.get(want or "", "set")
+            self.diags.append(error(f"unknown {what} `{ident.value}`", ident.span,
+                                    help=hint or f"declare it, e.g. `{want or 'codes'} {ident.value} = ...`"))
+            return None
+        decl = found[0]
+        if want is not None and decl.kind != want:
+            self.diags.append(error(f"`{ident.value}` is a `{decl.kind}` set, not a `{want}` set", ident.span,
+                                    help=f"this condition needs a set declared with `{want}`"))
+        return decl
+
+    def _field(self, ident: nodes.Ident, want: str) -> str | None:
+        name = field_name(ident.value)
+        pool = list(LIST_FIELDS) + list(FIELD_ALIASES) if want == "list" else list(NUMBER_FIELDS)
+        if name is None or (want == "list" and name not in LIST_FIELDS) or (want == "number" and name not in NUMBER_FIELDS):
+            hint = did_you_mean(ident.value, pool)
+            kinds = "list field (" + ", ".join(sorted(LIST_FIELDS)) + ")" if want == "list" else "number field (" + ", ".join(NUMBER_FIELDS) + ")"
+            if want == "number" and name in LIST_FIELDS:
+                self.diags.append(error(f"`{ident.value}` is a list; compare how many distinct values it has", ident.span, help=f"write `distinct {ident.value} ...`"))
+            else:
+                self.diags.append(error(f"unknown {kinds.split(' (')[0]} `{ident.value}`", ident.span, help=hint or f"a claim line's {kinds}"))
+            return None
+        return name
+
+    def _refs(self, c: nodes.Cond, sets: dict) -> None:
+        if isinstance(c, nodes.CodeIn):
+            self._set(c.set, sets, "codes")
+        elif isinstance(c, nodes.CodeIs):
+            if not _CODE.match(c.code.text.upper()):
+                self.diags.append(error(f"malformed code `{c.code.text}`", c.code.span, help="a procedure code has 5 letters or digits, e.g. `12345`"))
+        elif isinstance(c, nodes.Has):
+            fname = self._field(c.field, "list")
+            if c.set is not None:
+                decl = self._set(c.set, sets)
+                if decl is not None and fname is not None:
+                    form = _KIND_FORM[decl.kind]
+                    if form not in ("stem", LIST_FIELDS[fname]):
+                        good = sorted(k for k, f in _KIND_FORM.items() if f == LIST_FIELDS[fname]) + ["stems"]
+                        self.diags.append(error(f"a `{decl.kind}` set cannot match `{c.field.value}`", c.set.span,
+                                                help=f"`{fname}` values match " + " or ".join(f"`{g}`" for g in good) + " sets"))
+            if c.value is not None and fname == "modifiers" and not _MODIFIER.match(c.value.text.strip().upper()):
+                self.diags.append(error(f"malformed modifier `{c.value.text}`", c.value.span, help="a modifier is two letters or digits, e.g. `25`, `59`, `LT`"))
+            if c.value is not None and fname == "diagnoses" and not _ICD10.match(normal("diagnosis", c.value.text)):
+                self.diags.append(error(f"malformed diagnosis code `{c.value.text}`", c.value.span, help="e.g. `M79.1`"))
+        elif isinstance(c, nodes.Compare):
+            self._field(c.field, "list" if c.distinct else "number")
+            if c.op == "<" and c.value.value == 0 or (c.distinct is False and c.op == "<" and c.value.value <= 1):
+                self.diags.append(error(f"`{c.field.value} {c.op} {c.value.value}` can never be true", c.span,
+                                        help="a count is never below 0, and units are at least 1"))
+        elif isinstance(c, nodes.SameDay):
+            self._set(c.set, sets, "codes")
+            for f in (c.sharing, c.lacking):
+                if f is not None:
+                    self._field(f, "list")
+        elif isinstance(c, (nodes.SessionLimit, nodes.Spacing)):
+            self._set(c.set, sets, "codes")
+
+    def pass_limits(self) -> None:
+        for unit in self.by_id.values():
+            for rule in unit.policy.rules:
+                for c in walk(rule.cond):
+                    if isinstance(c, nodes.SessionLimit):
+                        if c.count.value == 0:
+                            self.diags.append(error("a limit of `more than 0` sessions denies every session", c.count.span,
+                                                    help=f"to refuse every line in the set, drop the limit: `code in {c.set.value}`"))
+                        if c.window.size is not None and c.window.size.value == 0:
+                            self.diags.append(error(f"a window of 0 {c.window.unit} holds no earlier session", c.window.size.span,
+                                                    help="use a window of at least 1"))
+                    elif isinstance(c, nodes.Spacing) and c.days.value <= 1:
+                        self.diags.append(error(f"`less than {c.days.value} days` can never be true", c.days.span,
+                                                help="earlier sessions are always at least 1 day before; use 2 or more days"))
+
+    def pass_scopes(self) -> None:
+        for unit in self.by_id.values():
+            for rule in unit.policy.rules:
+                if rule.scope == "claim" and is_dynamic(rule.cond):
+                    self.diags.append(error(f"rule `{rule.id.value}` denies the whole claim on a fact about other claims' decisions",
+                                            rule.id.span,
+                                            help="a `claim` rule may use the claim's own lines and same-day lines only; use `line` for limits and `earlier`"))
+
+    def pass_messages(self) -> None:
+        for unit in self.by_id.values():
+            for rule in unit.policy.rules:
+                if rule.message is not None:
+                    split_message(rule.message, provided(rule.cond), self.diags, provided_anywhere(rule.cond))
+
+    PASSES: tuple[tuple[str, Callable], ...] = (
+        ("policy ids", pass_policy_ids),
+        ("includes", pass_includes),
+        ("duplicates", pass_duplicates),
+        ("clashes", pass_clashes),
+        ("members", pass_members),
+        ("references", pass_references),
+        ("limits", pass_limits),
+        ("scopes", pass_scopes),
+        ("messages", pass_messages),
+    )
+
+    def run(self) -> CheckResult:
+        for _name, fn in self.PASSES:
+            fn(self)
+        errors = [d for d in self.diags if d.severity is Severity.ERROR]
+        models = {} if errors else {pid: self.build(pid) for pid in sorted(self.by_id)}
+        return CheckResult(models, sorted(self.diags, key=lambda d: d.sort_key))
+
+    # -- model ------------------------------------------------------------------------------------
+    def build(self, pid: str) -> Model:
+        unit = self.by_id[pid]
+        chain = self.order.get(pid, []) + [pid]
+        sets_scope, sources_scope = self.scope(pid)
+        sets = tuple(self._setdef(decl, owner) for _, (decl, owner) in sorted(sets_scope.items()))
+        rules: list[CheckedRule] = []
+        digest = hashlib.sha256()
+        for name in chain:
+            u = self.by_id[name]
+            digest.update(u.source.text.encode("utf-8"))
+            for rule in u.policy.rules:
+                rules.append(self._rule(rule, u, sources_scope))
+        payer = unit.policy.payer
+        return Model(
+            id=pid,
+            title=unit.policy.title.value,
+            payer=payer.name.value.strip().lower() if payer else None,
+            path=unit.source.name,
+            digest=digest.hexdigest(),
+            sources=tuple((n, s.text.value, owner) for n, (s, owner) in sorted(sources_scope.items())),
+            sets=sets,
+            rules=tuple(rules),
+            includes=tuple(self.order.get(pid, [])),
+        )
+
+    @staticmethod
+    def _setdef(decl: nodes.SetDecl, owner: str) -> SetDef:
+        form = _KIND_FORM[decl.kind]
+        values, ranges = set(), []
+        for m in decl.members:
+            if isinstance(m, nodes.Range):
+                ranges.append((m.lo.text.upper(), m.hi.text.upper()))
+            elif form == "stem":
+                values.add(m.text.strip().casefold())
+            else:
+                values.add(normal(form, m.text))
+        return SetDef(decl.name.value, decl.kind, tuple(sorted(values)), tuple(sorted(ranges)), owner, decl.name.span)
+
+    def _rule(self, rule: nodes.Rule, unit: Unit, sources: dict) -> CheckedRule:
+        diags: list[Diagnostic] = []
+        msg = split_message(rule.message, provided(rule.cond), diags) if rule.message else ()
+        sp = rule.span
+        text = "\n".join(unit.source.line_text(n) for n in range(sp.line, sp.end_line + 1))
+        cite = rule.cite.value if rule.cite else None
+        return CheckedRule(
+            id=rule.id.value,
+            policy=unit.policy.id.value,
+            action=rule.action,
+            scope=rule.scope,
+            cond=rule.cond,
+            message=msg,
+            source=sp.where,
+            text=_dedent(text),
+            cite=cite,
+            citation=sources[cite][0].text.value if cite in sources else None,
+            dynamic=is_dynamic(rule.cond),
+            guard=guard_of(rule.cond),
+            span=sp,
+            node=rule,
+        )
+
+
+def _dedent(text: str) -> str:
+    lines = text.split("\n")
+    indent = min((len(l) - len(l.lstrip()) for l in lines if l.strip()), default=0)
+    return "\n".join(l[indent:].rstrip() for l in lines)
+
+
+def check(units: list[Unit]) -> CheckResult:
+    """Check parsed policies together (includes resolve among them) and build their models."""
+    return _Checker(units).run()

@@ -1,0 +1,369 @@
+"""Policy text -> lark parse tree -> AST. Lark's errors become diagnostics an analyst can act on."""
+from __future__ import annotations
+
+import re
+
+from lark import Token, Transformer, Tree, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from payrule.lang import nodes
+from payrule.lang.diagnostics import DiagnosticError, did_you_mean, error
+from payrule.lang.grammar import expected_words, keyword_of, parser
+from payrule.lang.source import SourceFile, Span
+
+__all__ = ["parse", "parse_text", "decode_string"]
+
+
+def parse(source: SourceFile) -> nodes.Policy:
+    """Parse one policy file; raises DiagnosticError with a located, hinted message."""
+    try:
+        tree = parser().parse(source.text)
+    except UnexpectedInput as exc:
+        raise DiagnosticError([_syntax_diagnostic(source, exc)]) from None
+    try:
+        policy = _ToAst(source).transform(tree)
+    except VisitError as exc:  # errors raised inside the transformer arrive wrapped
+        if isinstance(exc.orig_exc, DiagnosticError):
+            raise exc.orig_exc from None
+        raise
+    return nodes.Policy(policy.id, policy.title, policy.statements, _comments(source), policy.span)
+
+
+def parse_text(text: str, name: str = "<policy>") -> nodes.Policy:
+    return parse(SourceFile(name, text))
+
+
+_COMMENT = re.compile(r'"(?:[^"\\\n\r]|\\.)*"|(#[^\n]*)')
+
+
+def _comments(source: SourceFile) -> tuple[nodes.Comment, ...]:
+    """Comments with positions, for the formatter (strings are skipped so a `#` inside one is not one)."""
+    out = []
+    for n, text in enumerate(source.lines, 1):
+        for m in _COMMENT.finditer(text):
+            if m.group(1):
+                col = m.start(1) + 1
+                out.append(nodes.Comment(m.group(1).rstrip("\r"), source.span(n, col, n, col + len(m.group(1)))))
+    return tuple(out)
+
+
+# ---- syntax errors -----------------------------------------------------------------------------
+
+
+def _syntax_diagnostic(source: SourceFile, exc: UnexpectedInput):
+    if isinstance(exc, UnexpectedToken):
+        tok = exc.token
+        expected = set(exc.expected) | ({"$END"} if _can_end(exc) else set())
+        if tok.type == "$END":
+            line, col = _end_position(source)
+            return error(
+                "unexpected end of file",
+                source.span(line, col),
+                help=f"expected {expected_words(expected)}",
+            )
+        width = max(1, len(str(tok)))
+        span = source.span(tok.line, tok.column, tok.line, tok.column + width)
+        words = [w for t in expected for w in keyword_of(t)]
+        hint = did_you_mean(str(tok), words) if words else None
+        what = f"unexpected `{tok}`"
+        help_ = f"expected {expected_words(expected)}"
+        if hint and len(words) > 1:
+            help_ = f"{hint} ({help_})"
+        elif hint:
+            help_ = hint
+        prev = _previous_token(exc)
+        if "COLON" in expected and len(expected) == 1:
+            help_ = "a rule's name is followed by `:`, as in `rule frequency: deny line when ...`"
+        elif str(tok) in ("=", ">", "<") and prev is not None and prev.type == "CMP":
+            help_ = f"write one comparison: `{prev}{tok}` is not one; equality is a single `=`"
+        elif expected == {"CMP"} and prev is not None and prev.type == "NAME":
+            starts = ["code", "has", "lacks", "distinct", "same", "more", "less", "not"]
+            guess = did_you_mean(str(prev), starts)
+            if guess:
+                pw = max(1, len(str(prev)))
+                return error(f"unknown condition `{prev}`", source.span(prev.line, prev.column, prev.line, prev.column + pw), help=guess)
+            help_ = f"`{prev}` is read as a field compared with a number, e.g. `units > 1`: expected a comparison"
+        elif expected == {"STRING"} and prev is not None and prev.type == "NAME" and _is_policy_header(exc):
+            what, help_ = "the policy needs a title", 'write it after the id: `policy ID "Title"`'
+        return error(what, span, help=help_)
+    if isinstance(exc, UnexpectedCharacters):
+        line, col = exc.line, exc.column
+        text = source.line_text(line)
+        ch = text[col - 1] if 0 < col <= len(text) else ""
+        span = source.span(line, col)
+        if ch == '"':
+            return error(
+                "unclosed string",
+                source.span(line, col, line, len(text) + 1),
+                help='close the string with `"` on the same line; write `\\"` for a quote inside it',
+            )
+        if ch == "'":
+            return error("strings use double quotes", span, help="write \"...\" instead of '...'")
+        allowed = set(exc.allowed or ())
+        shown = ch if ch.strip() else repr(ch)
+        return error(f"unexpected character `{shown}`", span, help=f"expected {expected_words(allowed)}")
+    if isinstance(exc, UnexpectedEOF):  # pragma: no cover - LALR reports $END as UnexpectedToken
+        line, col = _end_position(source)
+        return error("unexpected end of file", source.span(line, col), help=f"expected {expected_words(set(exc.expected))}")
+    raise exc  # pragma: no cover
+
+
+def _previous_token(exc: UnexpectedToken):
+    history = getattr(exc, "token_history", None)
+    return history[-1] if history else None
+
+
+def _is_policy_header(exc: UnexpectedToken) -> bool:
+    try:
+        stack = exc.interactive_parser.parser_state.value_stack
+    except AttributeError:  # pragma: no cover
+        return False
+    return len(stack) == 2 and getattr(stack[0], "type", "") == "POLICY"
+
+
+def _can_end(exc: UnexpectedToken) -> bool:
+    try:
+        return "$END" in exc.interactive_parser.accepts()
+    except Exception:  # pragma: no cover - defensive: accepts() replays the parser
+        return False
+
+
+def _end_position(source: SourceFile) -> tuple[int, int]:
+    lines = source.lines
+    n = len(lines)
+    while n > 1 and not lines[n - 1].strip():
+        n -= 1
+    return n, len(lines[n - 1].rstrip()) + 1 if lines else 1
+
+
+# ---- strings -----------------------------------------------------------------------------------
+
+_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
+_ESCAPE = re.compile(r"\\(u[0-9A-Fa-f]{4}|.)", re.S)
+
+
+def decode_string(raw: str, span: Span | None = None) -> str:
+    """Decode the text between the quotes: `\\"`, `\\\\`, `\\n`, `\\t` and `\\uXXXX` (a surrogate pair of
+    `\\uXXXX` escapes is one character; a lone surrogate is an error)."""
+
+    def fail(m: re.Match, message: str, help_: str):
+        if span is None:
+            raise ValueError(message)
+        col = span.col + 1 + m.start()
+        raise DiagnosticError([error(message, Span(span.path, span.line, col, span.line, col + len(m.group(0))), help=help_)])
+
+    out: list[str] = []
+    pos = 0
+    pending_high: re.Match | None = None
+    for m in _ESCAPE.finditer(raw):
+        out.append(raw[pos:m.start()])
+        pos = m.end()
+        esc = m.group(1)
+        if esc.startswith("u") and len(esc) == 5:
+            cp = int(esc[1:], 16)
+            if 0xD800 <= cp <= 0xDBFF and pending_high is None:
+                pending_high = m
+                continue
+            if 0xDC00 <= cp <= 0xDFFF and pending_high is not None and pending_high.end() == m.start():
+                hi = int(pending_high.group(1)[1:], 16)
+                out.append(chr(0x10000 + ((hi - 0xD800) << 10) + (cp - 0xDC00)))
+                pending_high = None
+                continue
+            if pending_high is not None or 0xD800 <= cp <= 0xDFFF:
+                bad = pending_high or m
+                fail(bad, f"lone surrogate escape `{bad.group(0)}` in a string",
+                     "a \\uD800-\\uDFFF escape must be half of a pair (high then low), or write the character itself")
+            out.append(chr(cp))
+            continue
+        if pending_high is not None:
+            fail(pending_high, f"lone surrogate escape `{pending_high.group(0)}` in a string",
+                 "a \\uD800-\\uDFFF escape must be half of a pair (high then low), or write the character itself")
+        if esc in _ESCAPES:
+            out.append(_ESCAPES[esc])
+            continue
+        fail(m, f"unknown escape `\\{esc}` in a string",
+             'write `\\\\` for a backslash; the escapes are \\" \\\\ \\n \\t and \\uXXXX')
+    if pending_high is not None:
+        fail(pending_high, f"lone surrogate escape `{pending_high.group(0)}` in a string",
+             "a \\uD800-\\uDFFF escape must be half of a pair (high then low), or write the character itself")
+    out.append(raw[pos:])
+    return "".join(out)
+
+
+# ---- tree -> AST -------------------------------------------------------------------------------
+
+
+def _keywords(children):
+    return [c for c in children if not (isinstance(c, Token) and c.type not in ("NAME", "CODE", "INT", "STRING", "CMP", "SET_KIND", "ACTION", "SCOPE"))]
+
+
+@v_args(meta=True)
+class _ToAst(Transformer):
+    def __init__(self, source: SourceFile):
+        super().__init__(visit_tokens=False)
+        self.src = source
+
+    # helpers
+    def _span(self, meta) -> Span:
+        return Span(self.src.name, meta.line, meta.column, meta.end_line, meta.end_column)
+
+    def _tspan(self, tok: Token) -> Span:
+        return Span(self.src.name, tok.line, tok.column, tok.end_line, tok.end_column)
+
+    def _ident(self, tok: Token) -> nodes.Ident:
+        return nodes.Ident(str(tok), self._tspan(tok))
+
+    def _text(self, tok: Token) -> nodes.Text:
+        raw = str(tok)[1:-1]
+        sp = self._tspan(tok)
+        return nodes.Text(decode_string(raw, sp), raw, sp)
+
+    def _num(self, tok: Token) -> nodes.Number:
+        return nodes.Number(int(tok), self._tspan(tok))
+
+    @staticmethod
+    def _of(children, *types):
+        return [c for c in children if isinstance(c, Token) and c.type in types]
+
+    # top level
+    def start(self, meta, children):
+        return children[0]
+
+    def policy(self, meta, children):
+        name = self._of(children, "NAME")[0]
+        title = self._of(children, "STRING")[0]
+        stmts = tuple(c for c in children if not isinstance(c, Token))
+        return nodes.Policy(self._ident(name), self._text(title), stmts, (), self._span(meta))
+
+    def payer(self, meta, children):
+        tok = children[1]
+        value = self._text(tok).value if tok.type == "STRING" else str(tok)
+        return nodes.Payer(nodes.Ident(value, self._tspan(tok)), self._span(meta))
+
+    def include(self, meta, children):
+        return nodes.Include(self._ident(children[1]), self._span(meta))
+
+    def source(self, meta, children):
+        return nodes.Source(self._ident(children[1]), self._text(children[2]), self._span(meta))
+
+    def set_decl(self, meta, children):
+        kind = str(children[0])
+        members = tuple(c for c in children[3:] if not isinstance(c, Token))
+        return nodes.SetDecl(kind, self._ident(children[1]), members, self._span(meta))  # type: ignore[arg-type]
+
+    def code(self, meta, children):
+        return nodes.Value(str(children[0]), False, self._tspan(children[0]))
+
+    def text(self, meta, children):
+        t = self._text(children[0])
+        return nodes.Value(t.value, True, t.span)
+
+    def range(self, meta, children):
+        return nodes.Range(children[0], children[2], self._span(meta))
+
+    def rule(self, meta, children):
+        rid = self._ident(children[1])
+        action, scope = str(children[3]), str(children[4])
+        cond = children[6]
+        message = cite = None
+        for extra in children[7:]:
+            if isinstance(extra, nodes.Text):
+                message = extra
+            elif isinstance(extra, nodes.Ident):
+                cite = extra
+        return nodes.Rule(rid, action, scope, cond, message, cite, self._span(meta))  # type: ignore[arg-type]
+
+    def message(self, meta, children):
+        return self._text(children[1])
+
+    def citation(self, meta, children):
+        return self._ident(children[1])
+
+    # conditions
+    def or_cond(self, meta, children):
+        return nodes.Or(tuple(c for c in children if not isinstance(c, Token)), self._span(meta))
+
+    def and_cond(self, meta, children):
+        return nodes.And(tuple(c for c in children if not isinstance(c, Token)), self._span(meta))
+
+    def negation(self, meta, children):
+        return nodes.Not(children[1], self._span(meta))
+
+    def group(self, meta, children):
+        return children[1]
+
+    def code_in(self, meta, children):
+        return nodes.CodeIn(self._ident(children[2]), False, self._span(meta))
+
+    def code_not_in(self, meta, children):
+        return nodes.CodeIn(self._ident(children[3]), True, self._span(meta))
+
+    def code_is(self, meta, children):
+        tok = children[2]
+        return nodes.CodeIs(nodes.Value(str(tok), False, self._tspan(tok)), self._span(meta))
+
+    def _has(self, meta, children, negated: bool):
+        field = self._ident(children[1])
+        value = set_ = None
+        if len(children) == 3:
+            tok = children[2]
+            if tok.type == "STRING":
+                t = self._text(tok)
+                value = nodes.Value(t.value, True, t.span)
+            else:
+                value = nodes.Value(str(tok), False, self._tspan(tok))
+        elif len(children) == 4:
+            set_ = self._ident(children[3])
+        return nodes.Has(field, negated, value, set_, self._span(meta))
+
+    def has(self, meta, children):
+        return self._has(meta, children, False)
+
+    has_value = has_in = has
+
+    def lacks(self, meta, children):
+        return self._has(meta, children, True)
+
+    lacks_value = lacks_in = lacks
+
+    def compare(self, meta, children):
+        return nodes.Compare(self._ident(children[0]), str(children[1]), self._num(children[2]), False, self._span(meta))  # type: ignore[arg-type]
+
+    def compare_distinct(self, meta, children):
+        return nodes.Compare(self._ident(children[1]), str(children[2]), self._num(children[3]), True, self._span(meta))  # type: ignore[arg-type]
+
+    def same_day(self, meta, children):
+        earlier = any(isinstance(c, Token) and c.type == "EARLIER" for c in children)
+        name = self._of(children, "NAME")[0]
+        sharing = lacking = None
+        for c in children:
+            if isinstance(c, Tree) and c.data == "sharing":
+                sharing = self._ident(c.children[2])
+            elif isinstance(c, Tree) and c.data == "lacking":
+                lacking = self._ident(c.children[1])
+        return nodes.SameDay(self._ident(name), earlier, sharing, lacking, self._span(meta))
+
+    def sharing(self, meta, children):
+        return Tree("sharing", children, meta)
+
+    def lacking(self, meta, children):
+        return Tree("lacking", children, meta)
+
+    def session_limit(self, meta, children):
+        count = self._num(children[2])
+        set_ = self._ident(children[3])
+        return nodes.SessionLimit(count, set_, children[5], self._span(meta))
+
+    def window(self, meta, children):
+        unit = str(children[2].children[0]) if isinstance(children[2], Tree) else str(children[2])
+        unit = "days" if unit.startswith("day") else "months"
+        return nodes.Window(unit, self._num(children[1]), self._span(meta))  # type: ignore[arg-type]
+
+    def unit(self, meta, children):
+        return children[0]
+
+    def calendar_year(self, meta, children):
+        return nodes.Window("calendar year", None, self._span(meta))
+
+    def spacing(self, meta, children):
+        return nodes.Spacing(self._num(children[2]), self._ident(children[7]), self._span(meta))

@@ -1,0 +1,1 @@
+"""Deciding claims: loaded checkers, the engine, streaming, the reference interpreter, Spark."""

@@ -1,0 +1,194 @@
+"""Loaded checkers + claims -> decisions (contract sections 2 and 3).
+
+Claims are grouped by payer and patient. In each group every line is decided in date order (date of
+service, then input order, then line number) and a line that is not denied is recorded, so later lines
+see it in their limits. `claim` rules only look at a claim's own lines and same-day lines, so they are
+decided first; their reasons go on every line of the claim.
+"""
+from __future__ import annotations
+
+from json.encoder import encode_basestring as _enc  # what json.dumps(ensure_ascii=False) uses
+from typing import Iterable, Iterator, Sequence
+
+from payrule.claims.readers import ClaimError
+from payrule.run.loaded import Checker
+from payrule.runtime import DENY, RANK, Claim, Group, Line
+
+__all__ = ["decide", "decision_json", "render_jsonl", "Decided"]
+
+_BY_RANK = {v: k for k, v in RANK.items()}
+
+
+class Decided:
+    """A decided claim: its lines carry `decision` and `reasons` [(Rule, message), ...]."""
+
+    __slots__ = ("claim", "decision")
+
+    def __init__(self, claim: Claim, decision: str):
+        self.claim = claim
+        self.decision = decision
+
+
+def decide(checkers: dict[str, Checker], records: Sequence[Claim | ClaimError], history: Iterable[Claim] = (),
+           progress=None) -> list[Decided | ClaimError]:
+    """Decide every readable claim; returns one Decided or ClaimError per record, in input order.
+    `progress(done, total)`, if given, is called now and then with patient groups decided so far."""
+    groups: dict[tuple[str, str], list[Claim]] = {}
+    out: list[Decided | ClaimError] = []
+    for rec in records:
+        if isinstance(rec, ClaimError):
+            out.append(rec)
+            continue
+        if rec.payer_key not in checkers:
+            out.append(ClaimError(rec.claim_id, f"no policy for payer {rec.payer!r}", rec.input_line))
+            continue
+        groups.setdefault((rec.payer_key, rec.patient_id), []).append(rec)
+        out.append(rec)  # replaced below once decided
+    past = history_by_group(checkers, history)
+    total = len(groups)
+    for n, (key, claims) in enumerate(groups.items(), 1):
+        _decide_group(checkers[key[0]], claims, past.get(key, ()))
+        if progress is not None and not n & 4095:
+            progress(n, total)
+    return [Decided(r, _claim_decision(r)) if isinstance(r, Claim) else r for r in out]
+
+
+def history_by_group(checkers: dict[str, Checker], history: Iterable[Claim]) -> dict[tuple[str, str], list[Line]]:
+    """History lines by (payer, patient), for payers with a policy, in service order: date of
+    service, then input order, then line number (contract section 3), as input lines are."""
+    past: dict[tuple[str, str], list[Line]] = {}
+    for h in history:
+        if h.payer_key in checkers:
+            past.setdefault((h.payer_key, h.patient_id), []).extend(h.lines)
+    for lines in past.values():
+        lines.sort(key=lambda ln: (ln.date, ln.claim.order, ln.no))
+    return past
+
+
+def _claim_decision(claim: Claim) -> str:
+    decision = "approve"
+    for ln in claim.lines:
+        if ln.decision == DENY:
+            return DENY
+        if ln.decision == "review":
+            decision = "review"
+    return decision
+
+
+def _decide_group(checker: Checker, claims: list[Claim], history: Sequence[Line]) -> None:
+    if len(claims) == 1:
+        lines = sorted(claims[0].lines, key=lambda ln: (ln.date, ln.no))
+    else:
+        lines = [ln for c in claims for ln in c.lines]
+        lines.sort(key=lambda ln: (ln.date, ln.claim.order, ln.no))
+    g = Group(lines, history, checker.same_day_sets, checker.earlier_sets, checker.session_sets)
+    claim_hits: dict[int, dict] = {}
+    if checker.claim_rules:
+        for c in claims:
+            hits = {}
+            in_order = sorted(c.lines, key=_service_order) if len(c.lines) > 1 else c.lines
+            for rule in checker.claim_rules:
+                guard = rule.guard
+                for ln in in_order:
+                    if guard is not None and ln.code not in guard:
+                        continue
+                    msg = rule.fn(ln, g)
+                    if msg is not None:
+                        hits[rule.id] = msg
+                        break
+            if hits:
+                claim_hits[id(c)] = hits
+    rules_for, tracks, record = checker.rules_for, checker.tracks, g.record
+    for ln in lines:
+        reasons = []
+        rank = 0
+        hits = claim_hits.get(id(ln.claim)) if claim_hits else None
+        if hits is None:
+            for rule in rules_for(ln.code):
+                msg = rule.fn(ln, g)
+                if msg is not None:
+                    reasons.append((rule, msg))
+                    r = RANK[rule.outcome]
+                    if r > rank:
+                        rank = r
+        else:
+            for rule in checker.rules:
+                if rule.scope == "claim":
+                    msg = hits.get(rule.id)
+                elif rule.guard is None or ln.code in rule.guard:
+                    msg = rule.fn(ln, g)
+                else:
+                    continue
+                if msg is not None:
+                    reasons.append((rule, msg))
+                    rank = max(rank, RANK[rule.outcome])
+        ln.decision = _BY_RANK[rank]
+        ln.reasons = reasons or ()
+        if rank < _DENY_RANK and tracks(ln.code):
+            record(ln)
+
+
+_DENY_RANK = RANK[DENY]
+
+
+def _service_order(ln: Line) -> tuple[int, int]:
+    return (ln.date, ln.no)
+
+
+def decision_json(d: Decided | ClaimError) -> dict:
+    """The contract's output object for one claim."""
+    if isinstance(d, ClaimError):
+        return d.as_json()
+    c = d.claim
+    return {
+        "claim_id": c.claim_id,
+        "decision": d.decision,
+        "lines": [
+            {
+                "line": ln.no,
+                "code": ln.code_raw,
+                "decision": ln.decision,
+                "reasons": [
+                    {"policy": r.policy, "rule": r.id, "outcome": r.outcome, "message": msg, "source": r.source}
+                    for r, msg in ln.reasons
+                ],
+            }
+            for ln in c.lines
+        ],
+    }
+
+
+_REASON_PARTS: dict = {}
+
+
+def _reason_parts(rule) -> tuple[str, str]:
+    parts = _REASON_PARTS.get(rule)
+    if parts is None:
+        head = f'{{"policy": {_enc(rule.policy)}, "rule": {_enc(rule.id)}, "outcome": {_enc(rule.outcome)}, "message": '
+        parts = _REASON_PARTS[rule] = (head, f', "source": {_enc(rule.source)}}}')
+    return parts
+
+
+def _line_text(ln: Line) -> str:
+    if ln.reasons:
+        rs = []
+        for rule, msg in ln.reasons:
+            head, tail = _reason_parts(rule)
+            rs.append(head + _enc(msg) + tail)
+        reasons = "[" + ", ".join(rs) + "]"
+    else:
+        reasons = "[]"
+    return f'{{"line": {ln.no}, "code": {_enc(ln.code_raw)}, "decision": "{ln.decision}", "reasons": {reasons}}}'
+
+
+def render_jsonl(decided: Iterable[Decided | ClaimError]) -> Iterator[str]:
+    """Each output object as one JSON line (with its newline), byte for byte what
+    `json.dumps(decision_json(d), ensure_ascii=False)` gives, without building the dicts."""
+    for d in decided:
+        if isinstance(d, ClaimError):
+            cid = "null" if d.claim_id is None else _enc(d.claim_id)
+            yield f'{{"claim_id": {cid}, "error": {_enc(d.error)}, "input_line": {d.input_line}}}\n'
+            continue
+        c = d.claim
+        lines = ", ".join([_line_text(ln) for ln in c.lines])
+        yield f'{{"claim_id": {_enc(c.claim_id)}, "decision": "{d.decision}", "lines": [{lines}]}}\n'

@@ -1,0 +1,746 @@
+"""A reference interpreter: decides claims by walking the checked model's rule conditions directly.
+
+It exists to be compared with the compiled checkers (tests/test_differential.py) and to explain a
+decision (`payrule why`). It shares nothing with the generated-code path (emit, compiler, runtime,
+engine, loader) except the claims reader's Claim and Line objects, which it only reads. Everything else
+is re-derived here from the contract:
+
+- section 3: history per patient and payer, decision order (date, input order, line number), what a
+  session is, which sessions count (earlier days only, lines not denied, history as paid), the
+  windows ("N months" is calendar months, clamped to the end of a short month; "N days"; the
+  calendar year), the spacing rule, and the next eligible date;
+- section 5: normal forms (codes and modifiers upper-cased; diagnoses without dots, by prefix; names
+  trimmed, case-folded, runs of white space collapsed; blanks ignored), and stems (a word is a run of
+  letters or digits; it matches when it starts with a stem, ignoring case).
+
+It is written to be obviously right, not fast: sets are searched one value at a time, the lines a
+condition looks at are found by scanning every line of the patient, and the next eligible date is
+found by trying one day after another.
+
+    decisions = interpret(models_by_payer(policy_set.models), records, history)   # contract objects
+    trace = trace_claim(models_by_payer(policy_set.models), records, history, "C-4")  # for `why`
+"""
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Iterable, Sequence
+
+from payrule.lang import nodes
+from payrule.claims.readers import ClaimError
+from payrule.lang.model import CheckedRule, Model, Placeholder, SetDef
+
+__all__ = [
+    "Check",
+    "ClaimTrace",
+    "LineTrace",
+    "RuleTrace",
+    "describe",
+    "interpret",
+    "models_by_payer",
+    "months_before",
+    "trace_claim",
+    "window_first_day",
+]
+
+APPROVE, REVIEW, DENY = "approve", "review", "deny"
+STRENGTH = {APPROVE: 0, REVIEW: 1, DENY: 2}
+
+# ---- the claim format, from contract sections 1 and 5 ---------------------------------------------
+
+# What a policy's field word names: singular and plural both name the claim's list field.
+FIELD_OF_WORD = {
+    "modifier": "modifiers", "modifiers": "modifiers",
+    "diagnosis": "diagnoses", "diagnoses": "diagnoses",
+    "muscle": "muscles", "muscles": "muscles",
+    "substance": "substances", "substances": "substances",
+}
+LIST_FIELD_NAMES = ("modifiers", "diagnoses", "muscles", "substances")
+
+
+def normal_code(text: str) -> str:
+    """Codes and modifiers compare case-insensitively (trimmed, upper-cased)."""
+    return text.strip().upper()
+
+
+def normal_diagnosis(text: str) -> str:
+    """Diagnoses compare with dots and surrounding spaces removed, upper-cased."""
+    return text.strip().replace(".", "").upper()
+
+
+def normal_name(text: str) -> str:
+    """Names compare trimmed, case-folded, with runs of white space collapsed to one space."""
+    return re.sub(r"\s+", " ", text.strip()).casefold()
+
+
+def normal_form(field_name: str, text: str) -> str:
+    if field_name == "modifiers":
+        return normal_code(text)
+    if field_name == "diagnoses":
+        return normal_diagnosis(text)
+    return normal_name(text)
+
+
+def words(text: str) -> list[str]:
+    """The runs of letters or digits in `text`, case-folded."""
+    out, current = [], ""
+    for ch in text:
+        if ch.isalnum():
+            current += ch
+        else:
+            if current:
+                out.append(current.casefold())
+            current = ""
+    if current:
+        out.append(current.casefold())
+    return out
+
+
+def code_shape(code: str) -> str:
+    """`J3301` -> `ADDDD`: where a code has letters and where digits."""
+    return "".join("D" if ch.isdigit() else "A" for ch in code)
+
+
+def code_in_range(code: str, lo: str, hi: str) -> bool:
+    """A range holds the codes of its bounds' shape from lo to hi, inclusive."""
+    if len(code) != len(lo) or code_shape(code) != code_shape(lo):
+        return False
+    return lo <= code <= hi
+
+
+def set_holds_code(s: SetDef, code: str) -> bool:
+    """Whether a code set holds a code (or a modifier: code sets match modifiers exactly)."""
+    code = normal_code(code)
+    for member in s.values:
+        if normal_code(member) == code:
+            return True
+    for lo, hi in s.ranges:
+        if code_in_range(code, normal_code(lo), normal_code(hi)):
+            return True
+    return False
+
+
+# ---- dates, from contract section 3 ---------------------------------------------------------------
+
+
+def months_before(d: date, months: int) -> date:
+    """`d` minus `months` calendar months; a day past the end of the month becomes its last day
+    (2025-03-15 minus 12 months is 2024-03-15; 2024-02-29 minus 12 months is 2023-02-28)."""
+    year, month = d.year, d.month - months
+    while month < 1:
+        month += 12
+        year -= 1
+    last_day = calendar.monthrange(year, month)[1]
+    return date(year, month, min(d.day, last_day))
+
+
+def in_window(p: date, d: date, window: nodes.Window) -> bool:
+    """Whether an earlier session on day `p` counts for a line on day `d` (p < d is required)."""
+    if not p < d:
+        return False
+    if window.unit == "calendar year":
+        return p.year == d.year
+    assert window.size is not None
+    if window.unit == "days":
+        return p > d - timedelta(days=window.size.value)
+    return p > months_before(d, window.size.value)
+
+
+def window_first_day(d: date, window: nodes.Window) -> date:
+    """The earliest day whose session counts for a line on day `d`."""
+    if window.unit == "calendar year":
+        return date(d.year, 1, 1)
+    assert window.size is not None
+    if window.unit == "days":
+        return d - timedelta(days=window.size.value) + timedelta(days=1)
+    return months_before(d, window.size.value) + timedelta(days=1)
+
+
+def window_words(window: nodes.Window) -> str:
+    if window.unit == "calendar year":
+        return "the calendar year"
+    assert window.size is not None
+    n = window.size.value
+    return f"{n} {window.unit if n != 1 else window.unit[:-1]}"
+
+
+def ordinal_words(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, ..., 21st, 22nd, ..., 111th."""
+    if n % 100 in (11, 12, 13):
+        return f"{n}th"
+    last = n % 10
+    if last == 1:
+        return f"{n}st"
+    if last == 2:
+        return f"{n}nd"
+    if last == 3:
+        return f"{n}rd"
+    return f"{n}th"
+
+
+# ---- the lines the interpreter looks at ----------------------------------------------------------
+
+
+@dataclass(eq=False)
+class Service:
+    """One claim line (or history line) as the interpreter sees it."""
+
+    claim: object  # the claims reader's Claim
+    line: object  # the claims reader's Line
+    no: int
+    day: date
+    code: str  # normal form
+    code_as_written: str
+    units: int
+    values: dict[str, list[tuple[str, str]]]  # field -> [(as written, normal form)], blanks dropped
+    from_history: bool
+    order: int  # the claim's position in its input
+    decision: str | None = None
+    reasons: list[tuple[CheckedRule, str]] = field(default_factory=list)
+
+    @classmethod
+    def read(cls, claim, line, from_history: bool) -> "Service":
+        values: dict[str, list[tuple[str, str]]] = {}
+        for name in LIST_FIELD_NAMES:
+            kept = []
+            for written in line.raw.get(name, ()):
+                n = normal_form(name, written)
+                if n:  # a blank value is ignored
+                    kept.append((written, n))
+            values[name] = kept
+        return cls(
+            claim=claim, line=line, no=line.no, day=date.fromordinal(line.date),
+            code=normal_code(line.code_raw), code_as_written=line.code_raw, units=line.units,
+            values=values, from_history=from_history, order=claim.order,
+        )
+
+    @property
+    def claim_id(self) -> str:
+        return self.claim.claim_id
+
+    def normals(self, field_name: str) -> list[str]:
+        """The field's distinct values in normal form, in the order written."""
+        out: list[str] = []
+        for _, n in self.values[field_name]:
+            if n not in out:
+                out.append(n)
+        return out
+
+    def sort_key(self) -> tuple:
+        """Section 3: by date of service, then by order in the input, then by line number."""
+        return (self.day, self.order, self.no)
+
+    def label(self) -> str:
+        """`claim C1 line 2 (12345 on 2025-03-01)`; `history claim H1 ...` for history."""
+        return f"{self.short_label()} ({self.code} on {self.day.isoformat()})"
+
+    def short_label(self) -> str:
+        where = "history claim" if self.from_history else "claim"
+        return f"{where} {self.claim_id} line {self.no}"
+
+
+# ---- evaluating one condition --------------------------------------------------------------------
+
+
+@dataclass
+class Check:
+    """One condition evaluated on one line: whether it held, the facts it used (in words, for `why`),
+    the message placeholders it provides, and its sub-conditions."""
+
+    cond: nodes.Cond
+    held: bool
+    facts: list[str] = field(default_factory=list)
+    provides: dict[str, str] = field(default_factory=dict)
+    parts: list["Check"] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return describe(self.cond)
+
+
+class Patient:
+    """Everything the rules of one payer's policy see for one patient: the history lines, every claim
+    line, and the decisions made so far."""
+
+    def __init__(self, model: Model, claims: list, history_claims: list):
+        self.model = model
+        self.claims = claims
+        self.history = [Service.read(c, ln, True) for c in history_claims for ln in c.lines]
+        self.history.sort(key=Service.sort_key)
+        self.services = [Service.read(c, ln, False) for c in claims for ln in c.lines]
+        self.services.sort(key=Service.sort_key)
+        self.decided: list[Service] = []
+
+    def the_set(self, name: str) -> SetDef:
+        for s in self.model.sets:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def in_code_set(self, svc: Service, set_name: str) -> bool:
+        return set_holds_code(self.the_set(set_name), svc.code)
+
+    # What counts as a session of a code set before day d: history lines, and claim lines already
+    # decided and not denied. (Every line of an earlier day is decided before a line of day d.)
+    def session_days(self, set_name: str, before: date) -> dict[date, list[Service]]:
+        days: dict[date, list[Service]] = {}
+        for h in self.history:
+            if h.day < before and self.in_code_set(h, set_name):
+                days.setdefault(h.day, []).append(h)
+        for s in self.decided:
+            if s.day < before and s.decision != DENY and self.in_code_set(s, set_name):
+                days.setdefault(s.day, []).append(s)
+        return dict(sorted(days.items()))
+
+    def same_day_lines(self, svc: Service, set_name: str, earlier: bool) -> list[Service]:
+        """Other lines that day with a code in the set: history first, then claim lines in decision
+        order. With `earlier`, only claim lines already decided and not denied."""
+        out = [h for h in self.history if h.day == svc.day and self.in_code_set(h, set_name)]
+        pool = [s for s in self.decided if s.decision != DENY] if earlier else self.services
+        out += [s for s in pool if s is not svc and s.day == svc.day and self.in_code_set(s, set_name)]
+        return out
+
+    # -- conditions ----------------------------------------------------------------------------
+    def evaluate(self, cond: nodes.Cond, svc: Service) -> Check:
+        if isinstance(cond, nodes.And):
+            parts = [self.evaluate(c, svc) for c in cond.items]
+            return Check(cond, all(p.held for p in parts), parts=parts)
+        if isinstance(cond, nodes.Or):
+            parts = [self.evaluate(c, svc) for c in cond.items]
+            return Check(cond, any(p.held for p in parts), parts=parts)
+        if isinstance(cond, nodes.Not):
+            inner = self.evaluate(cond.item, svc)
+            return Check(cond, not inner.held, parts=[inner])
+        if isinstance(cond, nodes.CodeIn):
+            return self._code_in(cond, svc)
+        if isinstance(cond, nodes.CodeIs):
+            wanted = normal_code(cond.code.text)
+            held = svc.code == wanted
+            return Check(cond, held, [f"the line's code is {svc.code}" + ("" if held else f", not {wanted}")])
+        if isinstance(cond, nodes.Has):
+            return self._has(cond, svc)
+        if isinstance(cond, nodes.Compare):
+            return self._compare(cond, svc)
+        if isinstance(cond, nodes.SameDay):
+            return self._same_day(cond, svc)
+        if isinstance(cond, nodes.SessionLimit):
+            return self._session_limit(cond, svc)
+        if isinstance(cond, nodes.Spacing):
+            return self._spacing(cond, svc)
+        raise TypeError(f"unknown condition {cond!r}")  # pragma: no cover
+
+    def _code_in(self, cond: nodes.CodeIn, svc: Service) -> Check:
+        inside = self.in_code_set(svc, cond.set.value)
+        verb = "is in" if inside else "is not in"
+        held = inside != cond.negated
+        return Check(cond, held, [f"{svc.code} {verb} {cond.set.value}"])
+
+    def _has(self, cond: nodes.Has, svc: Service) -> Check:
+        fname = FIELD_OF_WORD[cond.field.value]
+        listed = [w for w, _ in svc.values[fname]]
+        shown = ", ".join(listed) if listed else "none documented"
+        facts = [f"{fname}: {shown}"]
+        provides: dict[str, str] = {}
+        if cond.set is None and cond.value is None:
+            found = bool(listed)
+        elif cond.value is not None:
+            wanted = normal_form(fname, cond.value.text)
+            if fname == "diagnoses":
+                hits = [n for n in svc.normals(fname) if n.startswith(wanted)]
+            else:
+                hits = [n for n in svc.normals(fname) if n == wanted]
+            found = bool(hits)
+            facts.append(f"{hits[0]} matches {cond.value.text}" if hits else f"none matches {cond.value.text}")
+        else:
+            match = self._first_in_set(fname, cond.set.value, svc)
+            found = match is not None
+            if match is not None:
+                provides["matched"] = match[0]
+                facts.append(f"`{match[0]}` matches {cond.set.value}: {match[1]}")
+            else:
+                facts.append(f"none matches {cond.set.value}")
+        return Check(cond, found != cond.negated, facts, provides)
+
+    def _first_in_set(self, fname: str, set_name: str, svc: Service) -> tuple[str, str] | None:
+        """The first of the line's values the set matches, and why: stems give the value as written,
+        the other kinds its normal form."""
+        s = self.the_set(set_name)
+        if s.kind == "stems":
+            stems = [st.strip().casefold() for st in s.values]
+            for written, _ in svc.values[fname]:
+                for w in words(written):
+                    for st in stems:
+                        if w.startswith(st):
+                            return written.strip(), f"word `{w}` starts with stem `{st}`"
+            return None
+        for n in svc.normals(fname):
+            if s.kind == "diagnoses":
+                for prefix in s.values:
+                    if n.startswith(normal_diagnosis(prefix)):
+                        return n, f"starts with {normal_diagnosis(prefix)}"
+            elif s.kind == "names":
+                if any(n == normal_name(m) for m in s.values):
+                    return n, "listed"
+            elif s.kind == "codes":
+                if set_holds_code(s, n):
+                    return n, "listed"
+        return None
+
+    def _compare(self, cond: nodes.Compare, svc: Service) -> Check:
+        limit = cond.value.value
+        if cond.distinct:
+            fname = FIELD_OF_WORD[cond.field.value]
+            distinct = svc.normals(fname)
+            value = len(distinct)
+            facts = [f"{value} distinct {fname}" + (": " + "; ".join(distinct) if distinct else "")]
+            provides = {f"distinct_{fname}": str(value)}
+        else:
+            value = svc.units
+            facts = [f"units: {value}"]
+            provides = {}
+        held = {
+            ">": value > limit, ">=": value >= limit, "<": value < limit,
+            "<=": value <= limit, "=": value == limit, "!=": value != limit,
+        }[cond.op]
+        return Check(cond, held, facts, provides)
+
+    def _same_day(self, cond: nodes.SameDay, svc: Service) -> Check:
+        others = self.same_day_lines(svc, cond.set.value, cond.earlier)
+        what = "earlier lines not denied" if cond.earlier else "other lines"
+        facts = [f"{what} that day in {cond.set.value}: " + ("; ".join(o.label() for o in others) if others else "none")]
+        chosen, shared = None, ""
+        for o in others:
+            if cond.sharing is not None:
+                fname = FIELD_OF_WORD[cond.sharing.value]
+                theirs = o.normals(fname)
+                common = [v for v in svc.normals(fname) if v in theirs]
+                if common:
+                    chosen, shared = o, common[0]
+                    facts.append(f"shares {fname} `{shared}` with {o.label()}")
+                    break
+            elif cond.lacking is not None:
+                fname = FIELD_OF_WORD[cond.lacking.value]
+                if not o.values[fname]:
+                    chosen = o
+                    facts.append(f"{o.label()} documents no {fname}")
+                    break
+            else:
+                chosen = o
+                break
+        if others and chosen is None:
+            if cond.sharing is not None:
+                facts.append(f"none shares a {FIELD_OF_WORD[cond.sharing.value]} value with this line")
+            else:
+                facts.append(f"each documents {FIELD_OF_WORD[cond.lacking.value]}")  # type: ignore[union-attr]
+        provides: dict[str, str] = {}
+        if chosen is not None:
+            provides = {"other_code": chosen.code, "other_line": str(chosen.no),
+                        "other_claim": chosen.claim_id, "other_date": chosen.day.isoformat()}
+            if cond.sharing is not None:
+                provides["shared"] = shared
+        return Check(cond, chosen is not None, facts, provides)
+
+    def _session_limit(self, cond: nodes.SessionLimit, svc: Service) -> Check:
+        limit, d, window = cond.count.value, svc.day, cond.window
+        sessions = self.session_days(cond.set.value, d)
+        counted = [p for p in sessions if in_window(p, d, window)]
+        first = window_first_day(d, window)
+        last = d - timedelta(days=1)
+        facts = [f"window ({window_words(window)} before {d.isoformat()}): {first.isoformat()} to {last.isoformat()}"]
+        if counted:
+            facts.append(f"{len(counted)} {cond.set.value} session(s) counted: " + "; ".join(
+                f"{p.isoformat()} ({', '.join(s.short_label() for s in sessions[p])})" for p in counted))
+        else:
+            facts.append(f"no {cond.set.value} session counted")
+        n = len(counted) + 1
+        held = n > limit
+        facts.append(f"this line's session would be the {ordinal_words(n)}; the limit is {limit}")
+        provides: dict[str, str] = {}
+        if held:
+            nxt = d + timedelta(days=1)
+            while sum(1 for p in counted if in_window(p, nxt, window)) >= limit:
+                nxt += timedelta(days=1)
+            facts.append(f"next eligible date: {nxt.isoformat()}")
+            provides = {"n": str(n), "nth": ordinal_words(n), "limit": str(limit), "window": window_words(window),
+                        "sessions": ", ".join(p.isoformat() for p in counted), "next_date": nxt.isoformat(),
+                        "year": str(d.year)}
+        return Check(cond, held, facts, provides)
+
+    def _spacing(self, cond: nodes.Spacing, svc: Service) -> Check:
+        sessions = self.session_days(cond.set.value, svc.day)
+        if not sessions:
+            return Check(cond, False, [f"no earlier {cond.set.value} session"])
+        last = max(sessions)
+        days = (svc.day - last).days
+        need = cond.days.value
+        nxt = last + timedelta(days=need)
+        held = days < need
+        facts = [f"last {cond.set.value} session: {last.isoformat()} ({', '.join(s.short_label() for s in sessions[last])})",
+                 f"{days} days before this line; at least {need} required",
+                 f"next eligible date: {nxt.isoformat()}"]
+        provides = {"days": str(days), "last_date": last.isoformat(), "min_days": str(need), "next_date": nxt.isoformat()}
+        return Check(cond, held, facts, provides)
+
+    # -- rules ---------------------------------------------------------------------------------
+    def message(self, rule: CheckedRule, check: Check, svc: Service) -> str:
+        """The reason's message: the rule's text with its placeholders filled in."""
+        if not rule.message:
+            return f"rule {rule.id} ({rule.source})"
+        facts: dict[str, str] = {
+            "code": svc.code, "date": svc.day.isoformat(), "line": str(svc.no), "units": str(svc.units),
+            "claim_id": svc.claim_id, "patient_id": svc.claim.patient_id, "payer": svc.claim.payer,
+            "policy": rule.policy, "rule": rule.id,
+        }
+        top = check.parts if isinstance(check.cond, nodes.And) else [check]
+        for part in top:  # the first top-level condition to provide a placeholder gives it
+            for k, v in part.provides.items():
+                facts.setdefault(k, v)
+        out = []
+        for seg in rule.message:
+            out.append(facts[seg.name] if isinstance(seg, Placeholder) else seg)
+        return "".join(out)
+
+
+# ---- tracing and deciding ------------------------------------------------------------------------
+
+
+@dataclass
+class RuleTrace:
+    """One rule on one line: `fired`, `not fired` or `not applicable` (a code test at the top of
+    its condition failed), with the evaluation and, when it fired, the message."""
+
+    rule: CheckedRule
+    status: str
+    check: Check
+    message: str | None = None
+    via_line: int | None = None  # a claim rule: the line whose facts made it fire
+
+
+@dataclass
+class LineTrace:
+    line: int
+    code: str
+    date: str
+    decision: str
+    reasons: list[tuple[CheckedRule, str]]
+    rules: list[RuleTrace]
+
+
+@dataclass
+class ClaimTrace:
+    claim_id: str
+    patient_id: str
+    payer: str
+    policy: Model
+    decision: str
+    lines: list[LineTrace]
+
+
+def _applicable(check: Check) -> bool:
+    top = check.parts if isinstance(check.cond, nodes.And) else [check]
+    return all(p.held for p in top if isinstance(p.cond, (nodes.CodeIn, nodes.CodeIs)))
+
+
+def _status(check: Check) -> str:
+    if check.held:
+        return "fired"
+    return "not fired" if _applicable(check) else "not applicable"
+
+
+def models_by_payer(models: dict[str, Model] | Iterable[Model]) -> dict[str, Model]:
+    """Payer policies keyed by payer id (policies that are only included are left out)."""
+    values = models.values() if isinstance(models, dict) else models
+    return {m.payer: m for m in values if m.payer is not None}
+
+
+def _policy_for(models: dict[str, Model], payer: str) -> Model | None:
+    for key, model in models.items():
+        if key.strip().casefold() == payer.strip().casefold():
+            return model
+    return None
+
+
+class _Run:
+    """One decision run over every record: groups claims and history by policy and patient, decides each
+    group's lines in service order, and keeps the traces of the watched claim."""
+
+    def __init__(self, models: dict[str, Model], records: Sequence, history: Iterable, watch: str | None = None):
+        self.models = models
+        self.records = list(records)
+        self.watch = watch
+        self.traces: dict[tuple[int, int], LineTrace] = {}  # (id(claim), line) -> trace of the watched claim
+        # who is whose: (policy id, patient) -> claims; history kept the same way
+        self.groups: dict[tuple[str, str], list] = {}
+        for rec in self.records:
+            if isinstance(rec, ClaimError):
+                continue
+            model = _policy_for(models, rec.payer)
+            if model is not None:
+                self.groups.setdefault((model.id, rec.patient_id), []).append(rec)
+        self.past: dict[tuple[str, str], list] = {}
+        for h in history:
+            model = _policy_for(models, h.payer)
+            if model is not None:
+                self.past.setdefault((model.id, h.patient_id), []).append(h)
+        self.by_id = {m.id: m for m in models.values()}
+        self.services: dict[tuple[int, int], Service] = {}
+        self.claim_hits: dict[int, dict[str, tuple[str, int]]] = {}
+
+    def run(self) -> None:
+        for (pid, patient_id), claims in self.groups.items():
+            self._decide_patient(Patient(self.by_id[pid], claims, self.past.get((pid, patient_id), [])))
+
+    def _decide_patient(self, patient: Patient) -> None:
+        model = patient.model
+        for svc in patient.services:
+            self.services[(id(svc.claim), svc.no)] = svc
+        # Claim rules look only at the claim's own lines and same-day lines, never at decisions: a
+        # claim rule fires when its condition holds on any line of the claim (the first such line
+        # in service order - date of service, then line number - gives the message), and then holds
+        # for every line of the claim.
+        for claim in patient.claims:
+            hits: dict[str, tuple[str, int]] = {}
+            for rule in model.rules:
+                if rule.scope != "claim":
+                    continue
+                in_service_order = sorted((self.services[(id(claim), ln.no)] for ln in claim.lines),
+                                          key=lambda s: (s.day, s.no))
+                for svc in in_service_order:
+                    check = patient.evaluate(rule.cond, svc)
+                    if check.held:
+                        hits[rule.id] = (patient.message(rule, check, svc), svc.no)
+                        break
+            self.claim_hits[id(claim)] = hits
+        for svc in patient.services:
+            hits = self.claim_hits[id(svc.claim)]
+            reasons: list[tuple[CheckedRule, str]] = []
+            traces: list[RuleTrace] = []
+            for rule in model.rules:
+                if rule.scope == "claim":
+                    check = patient.evaluate(rule.cond, svc)
+                    if rule.id in hits:
+                        msg, via = hits[rule.id]
+                        reasons.append((rule, msg))
+                        traces.append(RuleTrace(rule, "fired", check, msg, via))
+                    else:
+                        traces.append(RuleTrace(rule, _status(check), check))
+                    continue
+                check = patient.evaluate(rule.cond, svc)
+                if check.held:
+                    msg = patient.message(rule, check, svc)
+                    reasons.append((rule, msg))
+                    traces.append(RuleTrace(rule, "fired", check, msg))
+                else:
+                    traces.append(RuleTrace(rule, _status(check), check))
+            decision = APPROVE
+            for rule, _ in reasons:
+                if STRENGTH[rule.action] > STRENGTH[decision]:
+                    decision = rule.action
+            svc.decision = decision
+            svc.reasons = reasons
+            patient.decided.append(svc)
+            if svc.claim_id == self.watch:
+                self.traces[(id(svc.claim), svc.no)] = LineTrace(svc.no, svc.code_as_written, svc.day.isoformat(),
+                                                                 decision, reasons, traces)
+
+    def output(self) -> list[dict]:
+        out = []
+        for rec in self.records:
+            if isinstance(rec, ClaimError):
+                out.append(rec.as_json())
+                continue
+            if _policy_for(self.models, rec.payer) is None:
+                out.append({"claim_id": rec.claim_id, "error": f"no policy for payer {rec.payer!r}", "input_line": rec.input_line})
+                continue
+            lines = []
+            for ln in rec.lines:
+                svc = self.services[(id(rec), ln.no)]
+                lines.append({
+                    "line": svc.no,
+                    "code": svc.code_as_written,
+                    "decision": svc.decision,
+                    "reasons": [{"policy": r.policy, "rule": r.id, "outcome": r.action, "message": m, "source": r.source}
+                                for r, m in svc.reasons],
+                })
+            worst = max((ln["decision"] for ln in lines), key=STRENGTH.__getitem__)
+            out.append({"claim_id": rec.claim_id, "decision": worst, "lines": lines})
+        return out
+
+
+def interpret(models_by_payer: dict[str, Model], records: Sequence, history: Iterable = ()) -> list[dict]:
+    """Decide every readable claim; one contract output object per record, in input order (the same
+    objects `engine.decision_json` gives). `records` are the claims reader's Claims and ClaimErrors."""
+    run = _Run(models_by_payer, records, history)
+    run.run()
+    return run.output()
+
+
+def trace_claim(models_by_payer: dict[str, Model], records: Sequence, history: Iterable, claim_id: str) -> ClaimTrace | None:
+    """Decide every claim (so that history and order are right) and return, for the claim `claim_id`,
+    every rule of its payer's policy evaluated on each of its lines with the facts it used. None when
+    no readable claim has that id or its payer has no policy."""
+    run = _Run(models_by_payer, records, history, watch=claim_id)
+    run.run()
+    for rec in run.records:
+        if isinstance(rec, ClaimError) or rec.claim_id != claim_id:
+            continue
+        model = _policy_for(models_by_payer, rec.payer)
+        if model is None:
+            return None
+        lines = [run.traces[(id(rec), ln.no)] for ln in rec.lines]
+        worst = max((lt.decision for lt in lines), key=STRENGTH.__getitem__)
+        return ClaimTrace(rec.claim_id, rec.patient_id, rec.payer, model, worst, lines)
+    return None
+
+
+# ---- conditions back to text ---------------------------------------------------------------------
+
+
+def describe(cond: nodes.Cond, nested: bool = False) -> str:
+    """A condition in the policy language (one line, canonical spelling)."""
+    text = _describe(cond)
+    if nested and isinstance(cond, (nodes.And, nodes.Or)):
+        return f"({text})"
+    return text
+
+
+def _describe(c: nodes.Cond) -> str:
+    if isinstance(c, nodes.And):
+        return " and ".join(describe(i, nested=isinstance(i, nodes.Or)) for i in c.items)
+    if isinstance(c, nodes.Or):
+        return " or ".join(describe(i, nested=isinstance(i, nodes.And)) for i in c.items)
+    if isinstance(c, nodes.Not):
+        return "not " + describe(c.item, nested=True)
+    if isinstance(c, nodes.CodeIn):
+        return f"code {'not in' if c.negated else 'in'} {c.set.value}"
+    if isinstance(c, nodes.CodeIs):
+        return f"code is {c.code.text}"
+    if isinstance(c, nodes.Has):
+        out = f"{'lacks' if c.negated else 'has'} {c.field.value}"
+        if c.value is not None:
+            out += " " + (_quote(c.value.text) if c.value.quoted else c.value.text)
+        if c.set is not None:
+            out += f" in {c.set.value}"
+        return out
+    if isinstance(c, nodes.Compare):
+        return f"{'distinct ' if c.distinct else ''}{c.field.value} {c.op} {c.value.value}"
+    if isinstance(c, nodes.SameDay):
+        out = f"same day as {'earlier ' if c.earlier else ''}{c.set.value}"
+        if c.sharing is not None:
+            out += f" sharing a {c.sharing.value}"
+        if c.lacking is not None:
+            out += f" lacking {c.lacking.value}"
+        return out
+    if isinstance(c, nodes.SessionLimit):
+        w = c.window
+        when = "per calendar year" if w.unit == "calendar year" else f"within {window_words(w)}"
+        return f"more than {c.count.value} {c.set.value} sessions {when}"
+    if isinstance(c, nodes.Spacing):
+        return f"less than {c.days.value} days after the last {c.set.value} session"
+    raise TypeError(f"unknown condition {c!r}")  # pragma: no cover
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -1,0 +1,57 @@
+"""Generated checker source -> a loaded module -> a Checker the engine decides lines with.
+
+Only the runtime is needed here (no parser, compiler, lark or jinja2), so that a process that is given
+generated source - a Spark worker, say - can load and run it on its own.
+"""
+from __future__ import annotations
+
+import linecache
+import types
+
+from payrule.runtime import API_VERSION
+
+__all__ = ["load_module", "Checker"]
+
+
+def load_module(text: str, model_id: str) -> types.ModuleType:
+    """Execute generated source in a fresh module (never in shared globals); tracebacks show its lines."""
+    filename = f"<payrule {model_id}>"
+    linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
+    module = types.ModuleType(f"payrule_generated_{model_id.replace('-', '_')}")
+    module.__file__ = filename
+    exec(compile(text, filename, "exec"), module.__dict__)
+    if module.RUNTIME_API != API_VERSION:  # pragma: no cover - modules compiled by another payrule
+        raise RuntimeError(f"{model_id} was compiled for runtime API {module.RUNTIME_API}, this is {API_VERSION}")
+    return module
+
+
+class Checker:
+    """A loaded policy module, ready to decide lines."""
+
+    def __init__(self, module: types.ModuleType):
+        self.module = module
+        self.policy_id: str = module.POLICY_ID
+        self.payer: str | None = module.PAYER
+        self.rules = module.RULES
+        self.claim_rules = tuple(r for r in self.rules if r.scope == "claim")
+        self.same_day_sets = module.SAME_DAY_SETS
+        self.earlier_sets = module.EARLIER_SETS
+        self.session_sets = module.SESSION_SETS
+        self._by_code: dict[str, tuple] = {}
+        self._tracked: dict[str, bool] = {}
+        self._tracked_sets = tuple(self.earlier_sets.values()) + tuple(self.session_sets.values())
+
+    def rules_for(self, code: str) -> tuple:
+        """The line rules whose guard admits `code`, in rule order."""
+        hit = self._by_code.get(code)
+        if hit is None:
+            hit = tuple(r for r in self.rules if r.scope == "line" and (r.guard is None or code in r.guard))
+            self._by_code[code] = hit
+        return hit
+
+    def tracks(self, code: str) -> bool:
+        """Whether a line with this code, once allowed, counts toward `earlier` or session limits."""
+        hit = self._tracked.get(code)
+        if hit is None:
+            hit = self._tracked[code] = any(code in s for s in self._tracked_sets)
+        return hit

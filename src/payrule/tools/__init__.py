@@ -1,0 +1,1 @@
+"""The policy analyst's tools: formatter, linter, explain, policy tests, the Pygments lexer."""
