@@ -25,14 +25,14 @@ def main(argv=None) -> int:
         sys.stderr.write(f"interp_check: no reference interpreter: {exc}\n")
         return 2
     from payrule.claims.readers import ClaimError, HistoryError, read_claims, read_history
-    from payrule.run.engine import decision_json
     from payrule.loader import default_policy_dir, load_workspace
+    from payrule.run.engine import decision_json
 
     ws = load_workspace(dirs=[default_policy_dir()])
     if ws.errors:
         sys.stderr.write("interp_check: the shipped policies have errors\n")
         return 2
-    models = {m.payer: m for m in ws.models.values() if m.payer is not None}
+    models = {m.payer: m for m in ws.policies.values() if m.payer is not None}
     history = []
     if args.history:
         try:

@@ -25,10 +25,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 with atheris.instrument_imports(include=["payrule"]):
-    import payrule.lang.checker  # noqa: F401 - instrumented before test_fuzz imports them
     import payrule.codegen.compiler  # noqa: F401
-    import payrule.loader  # noqa: F401
+    import payrule.lang.checker  # noqa: F401 - instrumented before test_fuzz imports them
     import payrule.lang.parser  # noqa: F401
+    import payrule.loader  # noqa: F401
 
 from test_fuzz import SHIPPED, frontend  # noqa: E402
 

@@ -22,9 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CONFORMANCE, CliResult, claim, tpi
 from payrule.claims.readers import ClaimError, read_claims
 from payrule.cli import main
+
+from conftest import CONFORMANCE, CliResult, claim, tpi
 
 CORPUS = Path(__file__).resolve().parent / "claims_corpus"
 SCENARIOS = CONFORMANCE / "scenarios"
@@ -108,14 +109,6 @@ def count_in(path: Path) -> int:
 CORPUS_FILES = sorted(p.name for p in CORPUS.iterdir() if p.suffix in (".jsonl", ".csv") and not p.name.startswith("history_"))
 
 
-# Corpus files the program cannot read yet (core bugs); their tests are strict xfails until fixed.
-KNOWN_BUGS: dict[str, str] = {}
-
-
-def known_bug(name: str) -> list:
-    return [pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[name])] if name in KNOWN_BUGS else []
-
-
 def expectation(name: str) -> dict:
     return json.loads((CORPUS / (name.rsplit(".", 1)[0] + ".expect.json")).read_text())
 
@@ -138,7 +131,7 @@ def test_the_corpus_is_all_there():
             (CORPUS / name).read_bytes().decode("utf-8")
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=known_bug(n)) for n in CORPUS_FILES])
+@pytest.mark.parametrize("name", [n for n in CORPUS_FILES])
 def test_corpus_count_in_equals_count_out_and_exit_status(name):
     exp = expectation(name)
     res = corpus_result(name)
@@ -150,7 +143,7 @@ def test_corpus_count_in_equals_count_out_and_exit_status(name):
 
 
 CORPUS_RECORDS = [
-    pytest.param(name, i, marks=known_bug(name), id=f"{name}:{rec['input_line']}:{rec['claim_id']}" + (f"-{rec['case']}" if "case" in rec else ""))
+    pytest.param(name, i, id=f"{name}:{rec['input_line']}:{rec['claim_id']}" + (f"-{rec['case']}" if "case" in rec else ""))
     for name in CORPUS_FILES for i, rec in enumerate(expectation(name)["records"])
 ]
 
@@ -167,7 +160,7 @@ def test_corpus_record(name, i):
         assert_decided(obj, rec["claim_id"], rec["decision"], rec.get("lines"))
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=known_bug(n)) for n in CORPUS_FILES])
+@pytest.mark.parametrize("name", [n for n in CORPUS_FILES])
 def test_reader_marks_the_same_claims_unreadable(name):
     """payrule.claims.readers.read_claims on its own: a ClaimError exactly where the corpus expects an error."""
     recs = read_claims((CORPUS / name).read_bytes(), name)
@@ -330,7 +323,7 @@ def test_exit_2_missing_history_file(tmp_path):
 HISTORY_FILES = sorted(p.name for p in CORPUS.iterdir() if p.name.startswith("history_"))
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=known_bug(n)) for n in HISTORY_FILES])
+@pytest.mark.parametrize("name", [n for n in HISTORY_FILES])
 def test_exit_2_unreadable_claim_in_history(tmp_path, name):
     (tmp_path / "a.jsonl").write_bytes(jsonl(good("G-1")))
     assert_usage_error(run("check", tmp_path / "a.jsonl", "--history", CORPUS / name), name)

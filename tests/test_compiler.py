@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import POLICIES, ROOT, claim, tpi
-from payrule.codegen.compiler import compile_model
-from payrule.run.engine import decide, decision_json
-from payrule.loader import Checker, load_module, load_workspace
 from payrule.claims.readers import read_claims
+from payrule.codegen.compiler import compile_model
+from payrule.loader import Checker, load_module, load_workspace
+from payrule.run.engine import decide, decision_json
+
+from conftest import POLICIES, ROOT, claim, tpi
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -106,7 +107,8 @@ def test_generated_module_runs_without_payrule_compiler_modules(tmp_path):
         "import sys, importlib.abc\n"
         "class Block(importlib.abc.MetaPathFinder):\n"
         "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.startswith(('payrule.', 'lark', 'jinja2')) and name != 'payrule.runtime':\n"
+        "        inside = name == 'payrule.runtime' or name.startswith('payrule.runtime.')\n"
+        "        if name.startswith(('payrule.', 'lark', 'jinja2', 'msgspec')) and not inside:\n"
         "            raise ImportError('blocked ' + name)\n"
         "sys.meta_path.insert(0, Block())\n"
         "import payrule.runtime\n"

@@ -23,14 +23,13 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import CONFORMANCE, POLICIES, claim, tpi
 from hypothesis import HealthCheck, assume, given, note, settings
 from hypothesis import strategies as st
 
 from payrule import PolicySet
-from payrule.lang import nodes
 from payrule.api import PolicyError
 from payrule.claims.readers import read_claims, read_history
+from payrule.lang import ir
 from payrule.run.interpreter import (
     in_window,
     interpret,
@@ -39,6 +38,8 @@ from payrule.run.interpreter import (
     ordinal_words,
     window_first_day,
 )
+
+from conftest import CONFORMANCE, POLICIES, claim, tpi
 
 EXAMPLES = int(os.environ.get("PAYRULE_DIFF_EXAMPLES", "0")) or None
 
@@ -64,7 +65,7 @@ def to_jsonl(objs) -> bytes:
 def compiled_and_interpreted(policies: PolicySet, claims: bytes, history: bytes = b"") -> tuple[list, list]:
     """The engine's output objects and the interpreter's, each from its own reading of the input."""
     compiled = policies.check(claims, history)
-    interpreted = interpret(models_by_payer(policies.models), read_claims(claims), read_history(history, "history.jsonl"))
+    interpreted = interpret(models_by_payer(policies.policies), read_claims(claims), read_history(history, "history.jsonl"))
     return compiled, interpreted
 
 
@@ -498,7 +499,7 @@ def test_interpreter_passes_the_conformance_scenarios(name, shipped_policies):
     claims_path, history_path = run.scenario_files(str(CONFORMANCE / "scenarios"), name)
     data = Path(claims_path).read_bytes()
     history = Path(history_path).read_bytes() if history_path else b""
-    objs = interpret(models_by_payer(shipped_policies.models), read_claims(data, claims_path),
+    objs = interpret(models_by_payer(shipped_policies.policies), read_claims(data, claims_path),
                      read_history(history, "history.jsonl"))
     rc = 1 if any("error" in o for o in objs) else 0
     assert run.compare_scenario(expected, objs, rc, claims_path) is None
@@ -514,7 +515,7 @@ def test_months_before_follows_the_contract():
 
 
 def _window(unit, size=None):
-    return nodes.Window(unit, nodes.Number(size) if size is not None else None)
+    return ir.Window(unit, size)
 
 
 def test_windows_follow_the_contract():

@@ -35,14 +35,14 @@ import pytest
 
 import payrule.api
 import payrule.tools.explain
-from payrule.lang import nodes
 from payrule.cli import main
-from payrule.codegen.compiler import compile_model
+from payrule.codegen.compiler import compile_ir, compile_model
+from payrule.lang import nodes
 from payrule.lang.diagnostics import DiagnosticError, render_all
-from payrule.tools.explain import explain_rule
-from payrule.loader import discover, load_workspace
 from payrule.lang.parser import parse
 from payrule.lang.source import SourceFile
+from payrule.loader import discover, load_workspace
+from payrule.tools.explain import explain_rule
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -196,7 +196,7 @@ def load(text: str):
 
 
 def own_model(ws):
-    (model,) = [m for m in ws.models.values() if m.path == EXAMPLE]
+    (model,) = [m for m in ws.policies.values() if m.path == EXAMPLE]
     return model
 
 
@@ -209,7 +209,7 @@ def test_policy_block_parses_checks_and_compiles(block):
     ws = load(text)
     assert not ws.errors, f"{block.id}: the example does not check:\n" + render_all(ws.diagnostics, ws.sources)
     model = own_model(ws)
-    source = compile_model(model)
+    source = compile_ir(model)
     compile(source, f"<{block.id}>", "exec")
 
 

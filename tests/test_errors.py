@@ -2,7 +2,8 @@
 
 A case is `NAME.policy` (linted alone) or a folder `NAME/` of policies read together (an include cycle
 needs two files); `NAME.err` is the exact output of `payrule lint` on it, run from tests/errors/. Each
-case is also refused by `payrule check --policies` (exit 2, the same errors, no traceback).
+case is also refused by `payrule check --policies` (exit 2, the same errors with the same codes, no
+traceback).
 
 Regenerate with `pytest tests/test_errors.py --update-golden`, then read every changed .err: the
 message, the caret and the help line are what an analyst sees.
@@ -15,13 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
 from payrule.lang.diagnostics import DiagnosticError
 from payrule.lang.parser import parse_text
 
+from conftest import ROOT
+
 ERRORS = ROOT / "tests" / "errors"
 CASES = sorted([p for p in ERRORS.glob("*.policy")] + [p for p in ERRORS.iterdir() if p.is_dir()], key=lambda p: p.name)
-HEADER = re.compile(r"^(?P<path>\S+):(?P<line>\d+):(?P<col>\d+): (?P<sev>error|warning)(?:\[(?P<code>PR\d{3})\])?: (?P<msg>.+)$")
+HEADER = re.compile(r"^(?P<path>\S+):(?P<line>\d+):(?P<col>\d+): (?P<sev>error|warning)\[(?P<code>PR\d{3})\]: (?P<msg>.+)$")
 
 
 def case_id(p: Path) -> str:
@@ -82,10 +84,10 @@ def test_check_refuses_the_case_with_the_same_errors(case, cli, monkeypatch, tmp
     assert res.code == 2
     assert res.out == ""
     assert "Traceback" not in res.err
-    said = [(h["path"], h["line"], h["col"], h["msg"]) for h in headers(res.err, fix)]
+    said = [(h["path"], h["line"], h["col"], h["code"], h["msg"]) for h in headers(res.err, fix)]
     assert said, res.err
     expected = (ERRORS / (case_id(case) + ".err")).read_text(encoding="utf-8")
-    linted = {(h["path"], h["line"], h["col"], h["msg"]) for h in headers(expected) if h["sev"] == "error"}
+    linted = {(h["path"], h["line"], h["col"], h["code"], h["msg"]) for h in headers(expected) if h["sev"] == "error"}
     assert set(said) <= linted
 
 

@@ -8,11 +8,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import POLICIES, ROOT
 from payrule.lang.diagnostics import DiagnosticError
-from payrule.tools.formatter import WIDTH, format_policy, format_text
 from payrule.lang.parser import parse, parse_text
 from payrule.lang.source import SourceFile
+from payrule.tools.formatter import WIDTH, format_policy, format_text
+
+from conftest import POLICIES, ROOT
 
 ERRORS = ROOT / "tests" / "errors"
 SHIPPED = sorted(POLICIES.rglob("*.policy"))

@@ -27,12 +27,12 @@ from hypothesis import HealthCheck, event, given, seed, settings
 from hypothesis import strategies as st
 
 from payrule import PolicySet
-from payrule.lang.checker import Unit, check
 from payrule.codegen.compiler import compile_model
+from payrule.lang.checker import Unit, check
 from payrule.lang.diagnostics import Diagnostic, DiagnosticError, render
-from payrule.loader import load_module, load_workspace
 from payrule.lang.parser import parse
 from payrule.lang.source import SourceFile
+from payrule.loader import load_module, load_workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED: dict[str, str] = {

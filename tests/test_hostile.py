@@ -22,8 +22,8 @@ from payrule import PolicySet
 from payrule.claims.readers import normal
 from payrule.codegen.compiler import compile_model
 from payrule.lang.diagnostics import render
-from payrule.loader import Workspace, load_module, load_workspace
 from payrule.lang.source import SourceFile
+from payrule.loader import Workspace, load_module, load_workspace
 
 SENTINEL = "PAYRULE_PWNED"
 PAYLOAD = f"__import__('builtins').setattr(__import__('builtins'), '{SENTINEL}', 1)"
@@ -162,8 +162,8 @@ def test_source_text(h):
   rule r1: deny line when code in TPI message "cited" per SRC
 """)
     _, mod = compiled(ws, "hostile")
-    assert dict(mod.SOURCES) == {"SRC": h}
-    assert h in mod.RULES[0].fn.__doc__
+    assert dict(mod.SOURCES) == {"SRC": h}  # the source's text, once per module
+    assert "(per SRC)" in mod.RULES[0].fn.__doc__
     assert [r["message"] for r in reasons(ws, tpi_claim())] == ["cited"]
 
 
@@ -257,7 +257,8 @@ def test_comment_inside_a_rule(h):
     message "m"
 """)
     _, mod = compiled(ws, "hostile")
-    assert mod.RULES[0].fn.__doc__.count(("# " + comment).rstrip()) == 2  # lines are kept without trailing space
+    doc = " ".join(mod.RULES[0].fn.__doc__.split())  # long lines are wrapped to stay under 100 columns
+    assert doc.count(" ".join(("# " + comment).split())) == 2
     assert [r["message"] for r in reasons(ws, tpi_claim())] == ["m"]
 
 
@@ -280,7 +281,7 @@ def test_file_name_in_diagnostics(h):
     ws = load_workspace(texts=[src])
     [d] = ws.errors
     assert (d.span.line, d.span.col) == (3, 35)
-    assert render(d, src).startswith(f"{h}:3:35: error: unknown code set `NOPE`")
+    assert render(d, src).startswith(f"{h}:3:35: error[PR201]: unknown code set `NOPE`")
 
 
 @pytest.mark.parametrize("sep", ["\r\n", "\n\t\f ", "\n\n\n"], ids=["crlf", "tab-formfeed", "blank-lines"])
@@ -331,7 +332,7 @@ def test_invalid_text_gets_a_located_one_line_diagnostic(place, h):
         assert d.span.line == 3
         assert 1 <= d.span.col <= len(src.line_text(3))
         shown = render(d, src)
-        assert shown.startswith(f"policies/hostile.policy:3:{d.span.col}: error: ")
+        assert shown.startswith(f"policies/hostile.policy:3:{d.span.col}: error[PR")
         assert "\n" not in d.message and "\r" not in d.message, d.message
 
 

@@ -1,19 +1,18 @@
 """`payrule lint`: one test per code (it fires, and the fixed policy is clean of it), the reasoning behind
-PR303 and PR306, the command, and the examples on docs/lint-codes.md."""
+PR303 and PR306, and the command. The catalog, its examples and docs/lint-codes.md: tests/test_codes.py."""
 from __future__ import annotations
 
-import re
 import textwrap
 
 import pytest
 
-from conftest import POLICIES, ROOT
-from payrule.lang.diagnostics import Diagnostic, Severity, error, render_all
-from payrule.tools.linter import CODES, code_for, lint
-from payrule.loader import load_workspace
+from payrule.lang.codes import CODES
+from payrule.lang.diagnostics import Diagnostic, Severity, error, render_all, warning
 from payrule.lang.source import SourceFile, Span
+from payrule.loader import load_workspace
+from payrule.tools.linter import lint
 
-DOC = ROOT / "docs" / "lint-codes.md"
+from conftest import POLICIES
 
 
 def run_lint(*texts: str, **named: str) -> list[Diagnostic]:
@@ -43,6 +42,7 @@ CASES: dict[str, tuple] = {
     "PR002": ((rule("code in TPI", message="m").replace('"m"', '"m'),), (CLEAN,)),
     "PR003": ((rule("code in TPI and has muscle 'soleus'"),), (rule('code in TPI and has muscle "soleus"'),)),
     "PR004": ((rule("code in TPI", message="a \\q"),), (rule("code in TPI", message="a \\\\q"),)),
+    "PR006": ((rule("code in TPI", message="a \\uD83D"),), (rule("code in TPI", message="a \\uD83D\\uDEAB"),)),
     "PR101": ((policy("  include nowhere\n" + CLEAN.split("codes TPI = 20552, 20553\n")[1]),), (CLEAN,)),
     "PR102": ({"a": 'policy a "A"\n  include b\n', "b": 'policy b "B"\n  include a\n'},
               {"a": 'policy a "A"\n  include b\n', "b": 'policy b "B"\n'}),
@@ -105,14 +105,21 @@ def test_the_clean_policy_is_clean():
 
 
 def test_every_code_is_tested_or_has_its_own_test():
-    assert set(CASES) | {"PR000", "PR005"} == set(CODES)
+    assert set(CASES) | {"PR005"} == set(CODES)
 
 
-def test_unknown_messages_get_pr000_and_codes_already_set_are_kept():
+def test_a_diagnostic_is_made_from_a_catalog_code_which_gives_its_severity():
     sp = Span("x", 1, 1, 1, 2)
-    assert code_for(error("something new went wrong", sp)) == "PR000"
-    assert code_for(error("unknown code set `X`", sp)) == "PR201"
-    assert code_for(error("unknown code set `X`", sp, code="PR999")) == "PR999"
+    assert error("PR201", "unknown code set `X`", sp).severity is Severity.ERROR
+    assert warning("PR210", "set `X` is never used", sp).severity is Severity.WARNING
+    with pytest.raises(ValueError, match="unknown diagnostic code"):
+        error("PR999", "something new went wrong", sp)
+    with pytest.raises(ValueError, match="PR000"):
+        error("PR000", "something new went wrong", sp)  # retired
+    with pytest.raises(ValueError, match="severity warning"):
+        error("PR210", "set `X` is never used", sp)
+    with pytest.raises(ValueError, match="severity error"):
+        warning("PR201", "unknown code set `X`", sp)
 
 
 def test_pr005_a_file_that_cannot_be_read(tmp_path):
@@ -341,67 +348,3 @@ def test_lint_a_file_uses_the_shipped_policies_for_includes(cli, tmp_path):
 def test_lint_missing_file_or_folder_is_a_usage_error(cli, tmp_path):
     assert cli("lint", tmp_path / "nope.policy").code == 2
     assert cli("lint", "--policies", tmp_path / "nope").code == 2
-
-
-# ---- docs/lint-codes.md --------------------------------------------------------------------------
-
-_FENCE = re.compile(r"^```(\w*)\s*$")
-
-
-def doc_examples() -> list[tuple[str, list[SourceFile], str, int]]:
-    """(code, the example's files, the report shown, line of the report's fence) for each section."""
-    out = []
-    code, files = None, []
-    lines = DOC.read_text(encoding="utf-8").split("\n")
-    i = 0
-    while i < len(lines):
-        m = re.match(r"^### (PR\d{3})\s*$", lines[i])
-        if m:
-            code, files = m.group(1), []
-        f = _FENCE.match(lines[i])
-        if f and code:
-            j = i + 1
-            while not lines[j].startswith("```"):
-                j += 1
-            body = "\n".join(lines[i + 1 : j]) + "\n"
-            if f.group(1) == "payrule":
-                first = body.split("\n", 1)[0]
-                name = first[2:].strip() if first.startswith("# ") and first.strip().endswith(".policy") else "example.policy"
-                files.append(SourceFile(name, body))
-            elif f.group(1) == "text" and files:
-                out.append((code, files, body, i + 1))
-                files = []
-            i = j
-        i += 1
-    return out
-
-
-DOC_EXAMPLES = doc_examples()
-
-
-def test_every_code_is_documented_with_a_heading_and_a_table_row():
-    text = DOC.read_text(encoding="utf-8")
-    for code, info in CODES.items():
-        assert f"### {code}\n" in text, code
-        assert re.search(rf"^\| \[{code}\]\(#{code.lower()}\) \| {info.severity.value} \| {re.escape(info.title.split(' (')[0])} \|$", text, re.M), code
-    documented = set(re.findall(r"^### (PR\d{3})$", text, re.M))
-    assert documented == set(CODES)
-
-
-def test_every_code_but_two_has_an_example():
-    assert {c for c, *_ in DOC_EXAMPLES} == set(CODES) - {"PR000", "PR005"}
-
-
-@pytest.mark.parametrize("example", DOC_EXAMPLES, ids=[e[0] for e in DOC_EXAMPLES])
-def test_doc_example_shows_exactly_what_lint_prints(example, request):
-    code, files, shown, line = example
-    files = sorted(files, key=lambda f: f.name)  # as `payrule lint` reads a folder
-    found = lint(files)
-    printed = render_all(found, {f.name: f for f in files}) + "\n"
-    assert code in codes(found)
-    if request.config.getoption("--update-golden") and printed != shown:
-        text = DOC.read_text(encoding="utf-8")
-        assert text.count(shown) == 1
-        DOC.write_text(text.replace(shown, printed), encoding="utf-8")
-        return
-    assert printed == shown, f"docs/lint-codes.md:{line}"

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import POLICIES, ROOT, claim, decisions, fired, tpi
-
 from payrule import PolicySet
+
+from conftest import POLICIES, ROOT, claim, decisions, fired, tpi
 
 HUMANA = """\
 # Humana (made up for this test): trigger point injections, and PRP injections as a new code family.

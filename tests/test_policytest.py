@@ -7,10 +7,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import POLICIES
 
 from payrule import PolicySet
 from payrule.tools.policytest import CaseFileError, collect, load_case, run_suite
+
+from conftest import POLICIES
 
 SHIPPED_CASES = sorted(POLICIES.glob("*/cases/*.json"))
 

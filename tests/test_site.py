@@ -20,8 +20,8 @@ pygments = pytest.importorskip("pygments")
 from pygments.lexers import get_lexer_by_name, get_lexer_for_filename  # noqa: E402
 from pygments.token import Comment, Error, Keyword, Name, Number, String  # noqa: E402
 
-from payrule.tools.explain import explain_rule  # noqa: E402
 from payrule.loader import load_workspace  # noqa: E402
+from payrule.tools.explain import explain_rule  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICIES = ROOT / "policies"
@@ -43,7 +43,7 @@ def site(tmp_path_factory) -> Path:
 def models():
     ws = load_workspace(dirs=[POLICIES])
     assert not ws.errors
-    return ws.models
+    return ws.policies
 
 
 class _Page(HTMLParser):

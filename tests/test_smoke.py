@@ -1,7 +1,5 @@
 """The quick start works: the shipped example claims are decided by the shipped policies."""
-from conftest import ROOT, CONFORMANCE
-
-import pytest
+from conftest import ROOT
 
 
 def test_example_claims_are_all_decided(cli):

@@ -8,9 +8,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import claim, tpi
 
 from payrule.cli.commands import why as why_command
+
+from conftest import claim, tpi
 
 
 def write(path, objs) -> str:

@@ -26,9 +26,10 @@ from mkdocs.structure.files import File
 
 from payrule import runtime
 from payrule.lang.diagnostics import render_all
-from payrule.tools.explain import explain_rule, md_escape, message_text
+from payrule.lang.ir import Policy as Model
+from payrule.lang.ir import Rule as CheckedRule
 from payrule.loader import load_workspace
-from payrule.lang.model import CheckedRule, Model
+from payrule.tools.explain import explain_rule, md_escape, message_text
 
 log = logging.getLogger("mkdocs.hooks.catalog")
 
@@ -71,7 +72,7 @@ def load_policies(root: Path) -> dict[str, Model]:
     ws = load_workspace(dirs=[root / "policies"])
     if ws.errors:
         raise PluginError("the shipped policies have errors:\n" + render_all(ws.diagnostics, ws.sources))
-    return ws.models
+    return ws.policies
 
 
 def page_of_folder(models: dict[str, Model], folder: str) -> str | None:
@@ -118,11 +119,9 @@ def load_cases(root: Path, models: dict[str, Model]) -> list[Case]:
 def _admits(model: Model, rule: CheckedRule, code: str) -> bool:
     if rule.guard is None:
         return True
-    kind, value = rule.guard
-    if kind == "code":
-        return code == value
-    s = model.set(value)
-    return code in runtime.CodeSet(s.values, s.ranges)
+    if isinstance(rule.guard, str):
+        return code == rule.guard
+    return code in runtime.CodeSet(rule.guard.values, rule.guard.ranges)
 
 
 def coverage(models: dict[str, Model], cases: list[Case]) -> dict[tuple[str, str], Coverage]:

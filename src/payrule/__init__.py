@@ -9,13 +9,16 @@ never load the compiler, lark or jinja2.
 """
 from __future__ import annotations
 
+import importlib
+
 __version__ = "0.1.0"
 __all__ = ["PolicySet", "PolicyError", "check", "compile_policy", "__version__"]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     if name in __all__:
-        from payrule import api
-
+        # Loaded on first use, by name: `import payrule.runtime` (all a generated checker does) or
+        # `from payrule import __version__` (the compiler) must not pull in the API and its stages.
+        api = importlib.import_module("payrule.api")
         return getattr(api, name)
     raise AttributeError(f"module 'payrule' has no attribute {name!r}")

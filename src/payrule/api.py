@@ -9,16 +9,15 @@
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from payrule.claims.readers import ClaimError, HistoryError, _Bad, build_claim, read_claims
-from payrule.codegen.compiler import compile_model
+from payrule.claims.readers import ClaimError, HistoryError, ReadSession, read_claim_objects, read_claims
+from payrule.codegen.compiler import compile_ir
 from payrule.lang.diagnostics import render_all
-from payrule.run.engine import decide, decision_json
-from payrule.loader import Checker, Workspace, checker_for, default_policy_dir, load_workspace
 from payrule.lang.source import SourceFile
+from payrule.loader import Checker, Workspace, checker_for, default_policy_dir, load_workspace
+from payrule.run.engine import decide, decision_json
 
 __all__ = ["PolicySet", "PolicyError", "compile_policy", "check"]
 
@@ -40,11 +39,12 @@ class PolicySet:
         if workspace.errors:
             raise PolicyError(workspace)
         self.workspace = workspace
-        self.models = workspace.models
+        self.models = workspace.models  # checked
+        self.policies = workspace.policies  # lowered: what the checkers are compiled from
         self.checkers: dict[str, Checker] = {}
-        for model in workspace.models.values():
-            if model.payer is not None:
-                self.checkers[model.payer] = checker_for(model)
+        for policy in workspace.policies.values():
+            if policy.payer is not None:
+                self.checkers[policy.payer] = checker_for(policy)
 
     @classmethod
     def load(cls, dirs: Sequence[str | Path] | None = None, files: Sequence[str | Path] = ()) -> "PolicySet":
@@ -63,9 +63,11 @@ class PolicySet:
         return sorted(self.checkers)
 
     def check(self, claims: Iterable[dict] | bytes | str, history: Iterable[dict] | bytes | str = ()) -> list[dict]:
-        """Decide claims given as dicts (or JSONL/CSV text); returns the contract's output objects."""
-        records = _records(claims)
-        past = _records(history)
+        """Decide claims given as dicts (or JSONL/CSV text); returns the contract's output objects.
+        Each call reads with its own ReadSession: calls on several threads do not meet."""
+        session = ReadSession()
+        records = _records(claims, session)
+        past = _records(history, session)
         bad = [r for r in past if isinstance(r, ClaimError)]
         if bad:
             raise HistoryError(f"history claim {bad[0].claim_id!r} cannot be read: {bad[0].error}")
@@ -73,21 +75,14 @@ class PolicySet:
 
     def source(self, policy_id: str) -> str:
         """The generated Python module of a policy."""
-        return compile_model(self.models[policy_id])
+        return compile_ir(self.policies[policy_id])
 
 
-def _records(claims) -> list:
+def _records(claims, session: ReadSession) -> list:
     if isinstance(claims, (bytes, str)):
         data = claims.encode("utf-8") if isinstance(claims, str) else claims
-        return read_claims(data)
-    out, seen = [], set()
-    for n, obj in enumerate(claims, 1):
-        try:
-            out.append(build_claim(json.loads(json.dumps(obj)), n, n - 1, seen))
-        except _Bad as exc:
-            cid = obj.get("claim_id") if isinstance(obj, dict) and isinstance(obj.get("claim_id"), str) else None
-            out.append(ClaimError(cid, str(exc), n))
-    return out
+        return read_claims(data, session=session)
+    return read_claim_objects(claims, session)
 
 
 def compile_policy(path: str | Path, policies: Sequence[str | Path] | None = None) -> str:
@@ -96,7 +91,7 @@ def compile_policy(path: str | Path, policies: Sequence[str | Path] | None = Non
     ws = load_workspace(files=[(p, p.as_posix())], dirs=[Path(d) for d in (policies if policies is not None else [default_policy_dir()])])
     if ws.errors:
         raise PolicyError(ws)
-    return compile_model(ws.model_for_file(p))
+    return compile_ir(ws.policy_for_file(p))
 
 
 def check(claims, history=(), policies: Sequence[str | Path] | None = None) -> list[dict]:

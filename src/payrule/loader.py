@@ -1,14 +1,16 @@
 """Policy files -> parsed, checked models -> generated modules -> loaded checkers."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from payrule.codegen.compiler import compile_ir
+from payrule.lang import ir
 from payrule.lang.checker import Unit, check
-from payrule.codegen.compiler import compile_model
 from payrule.lang.diagnostics import Diagnostic, DiagnosticError, error
+from payrule.lang.lower import lower_policy
 from payrule.lang.model import Model
 from payrule.lang.parser import parse
 from payrule.lang.source import SourceFile, Span
@@ -18,9 +20,9 @@ __all__ = ["default_policy_dir", "discover", "Workspace", "load_workspace", "loa
 from payrule.run.loaded import Checker, load_module  # noqa: E402  (re-exported: the light half of loading)
 
 
-def checker_for(model: Model) -> Checker:
-    """Compile a checked model and load it."""
-    return Checker(load_module(compile_model(model), model.id))
+def checker_for(policy: ir.Policy) -> Checker:
+    """Compile a lowered policy and load it."""
+    return Checker(load_module(compile_ir(policy), policy.id))
 
 SUFFIX = ".policy"
 
@@ -45,12 +47,17 @@ def discover(root: Path) -> list[tuple[Path, str]]:
 
 @dataclass
 class Workspace:
-    """Policies read together: their sources, models (when every file checked clean) and findings."""
+    """Policies read together: their sources, checked models (when every file checked clean), the
+    same lowered (`policies`: what codegen, the interpreter and explain read) and findings."""
 
     sources: dict[str, SourceFile]
     models: dict[str, Model]
     diagnostics: list[Diagnostic]
     paths: dict[str, str]  # resolved path -> reported name
+    policies: dict[str, ir.Policy] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.policies = {pid: lower_policy(m) for pid, m in self.models.items()}
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -63,13 +70,17 @@ class Workspace:
                 return m
         raise KeyError(name)  # pragma: no cover
 
+    def policy_for_file(self, path: str | Path) -> ir.Policy:
+        """The lowered policy a file defines."""
+        return self.policies[self.model_for_file(path).id]
+
 
 def load_workspace(files: Iterable[tuple[Path, str]] = (), dirs: Iterable[Path] = (), texts: Sequence[SourceFile] = ()) -> Workspace:
     """Parse and check policy files together; a file given twice is read once."""
     entries: dict[str, tuple[Path | None, str]] = {}
     for d in dirs:
         if not Path(d).is_dir():
-            raise DiagnosticError([error(f"policy folder `{d}` does not exist", Span(str(d), 1, 1, 1, 1))])
+            raise DiagnosticError([error("PR005", f"policy folder `{d}` does not exist", Span(str(d), 1, 1, 1, 1))])
         for p, name in discover(Path(d)):
             entries.setdefault(str(p.resolve()), (p, name))
     for p, name in files:
@@ -82,7 +93,7 @@ def load_workspace(files: Iterable[tuple[Path, str]] = (), dirs: Iterable[Path] 
         try:
             src = SourceFile.read(p, name)  # type: ignore[arg-type]
         except (OSError, UnicodeDecodeError) as exc:
-            diags.append(error(f"cannot read policy file: {exc.__class__.__name__}", Span(name, 1, 1, 1, 1), help=str(exc)))
+            diags.append(error("PR005", f"cannot read policy file: {exc.__class__.__name__}", Span(name, 1, 1, 1, 1), help=str(exc)))
             continue
         _add(src, sources, units, diags)
         paths[key] = name

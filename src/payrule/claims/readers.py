@@ -1,5 +1,12 @@
 """Reading claims (JSON Lines or CSV) into runtime Claims, or error records for claims that cannot be
-read (contract sections 1 and 5). Every field's shape and normal form is data in the tables below."""
+read (contract sections 1 and 5). Which fields there are, their shapes, normal forms and the words the
+errors use come from the schema (`payrule.runtime.schema`).
+
+The memo tables that make reading fast (normal forms of lists that repeat, one string object per repeated
+value, date ordinals) belong to a `ReadSession`, created per run (one `payrule check`, one
+`PolicySet.check`) with its `Limits`, and passed down: nothing here is global and mutable, so two runs in
+one process, on two threads, with different limits, do not meet. A session is used by one thread at a time.
+"""
 from __future__ import annotations
 
 import csv
@@ -8,28 +15,26 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import date
-from typing import BinaryIO, Iterable, Iterator
+from typing import BinaryIO, Iterable, Iterator, NamedTuple
 
-from payrule.runtime import LIST_FIELDS as _FIELD_ORDER, Claim, Line, new_line
+from payrule.runtime import Claim, Line, new_line
+from payrule.runtime import payer_key as _payer_key
+from payrule.runtime.schema import CLAIM_FIELDS, DATE_PATTERN, LINE_FIELDS, NUMBER_FIELDS, Field, normal
+from payrule.runtime.schema import LIST_FIELDS as _LIST_ORDER
 
-__all__ = ["ClaimError", "HistoryError", "read_claims", "read_claims_stream", "read_history", "LIST_FIELDS", "NUMBER_FIELDS", "FIELD_ALIASES"]
+__all__ = ["ClaimError", "HistoryError", "Limits", "LOW_MEMORY", "ReadSession", "read_claims", "read_claims_stream",
+           "read_claim_objects", "read_jsonl_rows", "read_one", "read_history", "history_error", "duplicate_id_error",
+           "build_claim", "is_csv", "LIST_FIELDS", "NUMBER_FIELDS", "FIELD_ALIASES", "normal"]
 
-# The claim format's list fields and the normal form their values are compared in.
-#   code: trimmed, upper-cased          diagnosis: dots and surrounding spaces removed, upper-cased
-#   name: trimmed, case-folded, runs of white space collapsed to one space
-LIST_FIELDS: dict[str, str] = {
-    "modifiers": "code",
-    "diagnoses": "diagnosis",
-    "muscles": "name",
-    "substances": "name",
-}
-FIELD_ALIASES = {"modifier": "modifiers", "diagnosis": "diagnoses", "muscle": "muscles", "substance": "substances"}
-NUMBER_FIELDS = ("units",)
-_CLAIM_KNOWN = ("claim_id", "patient_id", "payer", "provider_id", "diagnoses", "lines")
-_LINE_KNOWN = ("line", "date", "code", "units") + tuple(LIST_FIELDS)
-_VALUE_SHAPE = {"modifiers": (re.compile(r"[A-Za-z0-9]{2}\Z"), "two letters or digits")}
-_CODE = re.compile(r"[A-Za-z0-9]{5}\Z")
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+# The old names, derived from the schema, for modules that still import them from here:
+# the line list fields and the normal form their values compare in, the words policies may use for them.
+LIST_FIELDS: dict[str, str] = {name: LINE_FIELDS[name].form for name in _LIST_ORDER}  # type: ignore[misc]
+FIELD_ALIASES: dict[str, str] = {a: f.name for f in LINE_FIELDS.values() for a in f.aliases}
+
+_CLAIM_KNOWN = tuple(CLAIM_FIELDS)
+_LINE_KNOWN = tuple(LINE_FIELDS)
+_LINES = CLAIM_FIELDS["lines"]
+_DATE_SHAPE = LINE_FIELDS["date"].item_pattern or DATE_PATTERN
 _LONE_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
@@ -37,15 +42,6 @@ try:  # typed decoding in C; the stdlib reader below stays the arbiter for anyth
     import msgspec
 except ImportError:  # pragma: no cover - msgspec is a dependency; keep working without it
     msgspec = None
-
-
-def normal(form: str, value: str) -> str:
-    """A value in its field's normal form ("" for a blank)."""
-    if form == "code":
-        return value.strip().upper()
-    if form == "diagnosis":  # contract: dots and surrounding spaces removed, upper-cased
-        return value.strip().replace(".", "").upper()
-    return " ".join(value.split()).casefold()
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,21 +64,116 @@ class _Bad(Exception):
     pass
 
 
-_DATES: dict[str, int | None] = {}
+def duplicate_id_error(claim_id: str) -> str:
+    """What is wrong with a claim whose claim_id an earlier claim already used."""
+    return f"claim_id {json.dumps(claim_id)} was already used by an earlier claim"
 
 
-def _date_ordinal(s: str) -> int | None:
-    o = _DATES.get(s, 0)
-    if o == 0:
-        o = None
-        if _DATE.match(s):
-            try:
-                o = date.fromisoformat(s).toordinal()
-            except ValueError:
-                o = None
-        if len(_DATES) < 100_000:
-            _DATES[s] = o
-    return o
+def history_error(name: str, rec: ClaimError) -> HistoryError:
+    """The HistoryError for an unreadable claim at `rec.input_line` of the history file `name`."""
+    return HistoryError(f"{name}:{rec.input_line}: history claim {json.dumps(rec.claim_id)} cannot be read: {rec.error}")
+
+
+# ---- one run's memo tables -----------------------------------------------------------------------
+
+
+class Limits(NamedTuple):
+    """Sizes of a ReadSession's memo tables (entries). A table that is full stops memoising; nothing
+    read depends on them, only time and memory."""
+
+    normalized: int = 200_000  # list values -> (normal form, as written)
+    shared: int = 2_000_000  # one string object for values that repeat (patients, payers, codes)
+    dates: int = 100_000  # date text -> ordinal, and decoded dates -> ordinal
+    codes: int = 100_000  # a code as written -> upper-cased, a payer as written -> its key
+
+
+# --low-memory: each patient's claims are freed once decided, so sharing strings across the whole file buys
+# nothing there.
+LOW_MEMORY = Limits(normalized=20_000, shared=0)
+_EMPTY: tuple[tuple, tuple] = ((), ())
+
+
+class ReadSession:
+    """The memo tables of one run of the readers, bounded by `limits`. Create one per run and pass it to
+    every read of that run (claims and history); do not share one between threads."""
+
+    __slots__ = ("limits", "normalized", "from_fast", "_dates", "_ordinals", "_upper", "_payers", "_norm", "_strings")
+
+    def __init__(self, limits: Limits = Limits(), _tables: ReadSession | None = None):
+        self.limits = limits
+        t = _tables
+        self._norm: dict[tuple, tuple[tuple, tuple]] = {} if t is None else t._norm
+        self._strings: dict[str, str] = {} if t is None else t._strings
+        self._dates: dict[str, int | None] = {} if t is None else t._dates
+        self._ordinals: dict[date, int] = {} if t is None else t._ordinals
+        self._upper: dict[str, str] = {} if t is None else t._upper
+        self._payers: dict[str, str] = {} if t is None else t._payers
+        self.normalized = _normalizer(self._norm, limits.normalized)
+        self.from_fast = _fast_builder(self)
+
+    def with_limits(self, limits: Limits) -> ReadSession:
+        """A session of the same run with other limits, over the same tables: what is memoised already is
+        used, and the tables grow only within the new limits (--low-memory after reading the history)."""
+        return ReadSession(limits, self)
+
+    def date_ordinal(self, s: str) -> int | None:
+        """The ordinal of a real YYYY-MM-DD date, else None."""
+        memo = self._dates
+        o = memo.get(s, 0)
+        if o == 0:
+            o = None
+            if _DATE_SHAPE.match(s):
+                try:
+                    o = date.fromisoformat(s).toordinal()
+                except ValueError:
+                    o = None
+            if len(memo) < self.limits.dates:
+                memo[s] = o
+        return o
+
+    def payer_key(self, payer: str) -> str:
+        memo = self._payers
+        k = memo.get(payer)
+        if k is None:
+            k = _payer_key(payer)
+            if len(memo) < self.limits.codes:
+                memo[payer] = k
+        return k
+
+
+def _normalizer(memo: dict, limit: int):
+    def normalized(form: str, vs) -> tuple[tuple, tuple]:
+        """(distinct values in normal form, the non-blank values as written), memoised: lists repeat."""
+        if not vs:
+            return _EMPTY
+        key = (form, *vs)
+        hit = memo.get(key)
+        if hit is None:
+            kept, seen = [], []
+            for v in vs:
+                n = normal(form, v)
+                if n:
+                    kept.append(v.strip())
+                    if n not in seen:
+                        seen.append(n)
+            norm, raw = tuple(seen), tuple(kept)
+            hit = (norm, norm if raw == norm else raw)  # most lists are already in normal form: share it
+            if len(memo) < limit:
+                memo[key] = hit
+        return hit
+
+    return normalized
+
+
+# ---- the stdlib reader: every check, worded from the schema ---------------------------------------
+
+
+
+def _text_value(form: str | None, v: str | None) -> str | None:
+    """An optional text field's value in its normal form; None when absent or blank."""
+    if v is None:
+        return None
+    return (normal(form, v) if form else v) or None
 
 
 def _text(obj: dict, key: str, where: str, required: bool) -> str | None:
@@ -98,17 +189,17 @@ def _text(obj: dict, key: str, where: str, required: bool) -> str | None:
     return v
 
 
-def _strings(obj: dict, key: str, where: str) -> list[str] | None:
+def _strings(obj: dict, f: Field, where: str) -> list[str] | None:
+    key = f.name
     v = obj.get(key)
     if v is None:
         return None
     if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
         raise _Bad(f"{where}{key} must be a list of strings")
-    shape = _VALUE_SHAPE.get(key)
-    if shape:
+    if f.item_pattern is not None:
         for x in v:
-            if not shape[0].match(x.strip()):
-                raise _Bad(f"{where}{key}: {json.dumps(x)} is not {shape[1]}")
+            if not f.item_pattern.match(x.strip()):
+                raise _Bad(f"{where}{key}: {json.dumps(x)} is not {f.item_words}")
     return v
 
 
@@ -129,86 +220,84 @@ def _kind(v) -> str:
     return {dict: "an object", list: "a list", bool: "true/false", int: "a number", float: "a number"}.get(type(v), "null" if v is None else "a string")
 
 
-_NORMALIZED: dict[tuple, tuple[tuple, tuple]] = {}
-# Sizes of the reader's memo tables (entries). --low-memory lowers them: it frees each patient's claims
-# once decided, so sharing strings across the whole file buys nothing there.
-LIMITS = {"normalized": 200_000, "shared": 2_000_000}
-_EMPTY: tuple[tuple, tuple] = ((), ())
+def _value(obj: dict, f: Field, where: str, session: ReadSession):
+    """Field `f` of `obj` checked as the schema says: a text field's value as written (None when
+    absent), a list of strings, an int, a date's ordinal, a code trimmed; raises _Bad saying what
+    and where."""
+    kind, key = f.kind, f.name
+    if kind == "list":
+        return _strings(obj, f, where)
+    if kind == "int":
+        return _int(obj, key, where, f.required, f.minimum)
+    v = _text(obj, key, where, f.required)
+    if v is None or kind == "text":
+        return v
+    if kind == "date":
+        d = session.date_ordinal(v.strip())
+        if d is None:
+            raise _Bad(f"{where}{key} {json.dumps(v)} is not a real date ({f.item_words})")
+        return d
+    v = v.strip()  # a code
+    if f.item_pattern is not None and not f.item_pattern.match(v):
+        raise _Bad(f"{where}{key} {json.dumps(v)} is not a procedure code ({f.item_words})")
+    return v
 
 
-def _normalized(form: str, vs) -> tuple[tuple, tuple]:
-    """(distinct values in normal form, the non-blank values as written), memoised: lists repeat."""
-    if not vs:
-        return _EMPTY
-    key = (form, *vs)
-    hit = _NORMALIZED.get(key)
-    if hit is None:
-        kept, seen = [], []
-        for v in vs:
-            n = normal(form, v)
-            if n:
-                kept.append(v.strip())
-                if n not in seen:
-                    seen.append(n)
-        norm, raw = tuple(seen), tuple(kept)
-        hit = (norm, norm if raw == norm else raw)  # most lists are already in normal form: share it
-        if len(_NORMALIZED) < LIMITS["normalized"]:
-            _NORMALIZED[key] = hit
-    return hit
-
-
-def _lists(values: dict[str, list[str] | None]) -> tuple[dict, dict]:
-    lists, raw = {}, {}
-    for key, form in LIST_FIELDS.items():
-        lists[key], raw[key] = _normalized(form, values.get(key))
-    return lists, raw
-
-
-def build_claim(obj, input_line: int, order: int, seen: set, history: bool = False) -> Claim:
-    """Validate one decoded claim object and build a runtime Claim; raises _Bad naming what and where."""
+def build_claim(obj, input_line: int, order: int, seen: set, history: bool = False,
+                session: ReadSession | None = None) -> Claim:
+    """Validate one decoded claim object and build a runtime Claim; raises _Bad naming what and where.
+    Fields are checked in schema order, so the first problem of a claim is the one reported."""
+    s = session if session is not None else ReadSession()
     if not isinstance(obj, dict):
         raise _Bad(f"a claim must be a JSON object, not {_kind(obj)}")
-    claim_id = _text(obj, "claim_id", "", True)
-    if claim_id in seen:
-        raise _Bad(f"claim_id {json.dumps(claim_id)} was already used by an earlier claim")
-    seen.add(claim_id)
-    patient_id = _text(obj, "patient_id", "", True)
-    payer = _text(obj, "payer", "", True)
-    _text(obj, "provider_id", "", False)
-    claim_dx = _strings(obj, "diagnoses", "")
-    lines_in = obj.get("lines")
-    if lines_in is None:
-        raise _Bad("lines is missing")
-    if not isinstance(lines_in, list):
-        raise _Bad(f"lines must be a list, not {_kind(lines_in)}")
-    if not lines_in:
-        raise _Bad("lines is empty: a claim needs at least one line")
+    cv: dict = {}
+    for f in CLAIM_FIELDS.values():
+        if f is _LINES:
+            lines_in = obj.get("lines")
+            if lines_in is None:
+                raise _Bad("lines is missing")
+            if not isinstance(lines_in, list):
+                raise _Bad(f"lines must be a list, not {_kind(lines_in)}")
+            if not lines_in:
+                raise _Bad("lines is empty: a claim needs at least one line")
+            continue
+        cv[f.name] = _value(obj, f, "", s)
+        if f.name == "claim_id":
+            if cv["claim_id"] in seen:
+                raise _Bad(duplicate_id_error(cv["claim_id"]))
+            seen.add(cv["claim_id"])
     extra = {k: v for k, v in obj.items() if k not in _CLAIM_KNOWN}
-    claim = Claim(claim_id, patient_id, payer, [], input_line, order, history, extra)
+    payer = cv["payer"]
+    claim = Claim(cv["claim_id"], cv["patient_id"], payer, [], input_line, order, history, extra,
+                  prior_auth=_text_value(_PRIOR_AUTH.form, cv["prior_auth"]), key=s.payer_key(payer))
+    claim_dx = cv["diagnoses"]
     numbers = set()
+    normalized = s.normalized
     for i, lo in enumerate(lines_in):
         where = f"lines[{i}]."
         if not isinstance(lo, dict):
             raise _Bad(f"lines[{i}] must be an object, not {_kind(lo)}")
-        no = _int(lo, "line", where, True)
-        if no in numbers:
-            raise _Bad(f"{where}line {no} is repeated within the claim")
-        numbers.add(no)
-        ds = _text(lo, "date", where, True)
-        d = _date_ordinal(ds.strip())
-        if d is None:
-            raise _Bad(f"{where}date {json.dumps(ds)} is not a real date (YYYY-MM-DD)")
-        code_raw = _text(lo, "code", where, True).strip()
-        if not _CODE.match(code_raw):
-            raise _Bad(f"{where}code {json.dumps(code_raw)} is not a procedure code (5 letters or digits)")
-        units = _int(lo, "units", where, False, minimum=1)
-        values = {key: _strings(lo, key, where) for key in LIST_FIELDS}
-        if lo.get("diagnoses") is None:
-            values["diagnoses"] = claim_dx
-        lists, raw = _lists(values)
+        lv: dict = {}
+        for f in LINE_FIELDS.values():
+            lv[f.name] = _value(lo, f, where, s)
+            if f.name == "line":
+                if lv["line"] in numbers:
+                    raise _Bad(f"{where}line {lv['line']} is repeated within the claim")
+                numbers.add(lv["line"])
+        if lv["diagnoses"] is None:  # a line's own list, even empty, replaces the claim's
+            lv["diagnoses"] = claim_dx
+        lists, raw = {}, {}
+        for key in _LIST_ORDER:
+            lists[key], raw[key] = normalized(LIST_FIELDS[key], lv[key])
         lx = {k: v for k, v in lo.items() if k not in _LINE_KNOWN}
-        claim.lines.append(Line(claim, no, d, code_raw.upper(), 1 if units is None else units, lists, raw, lx, code_raw))
+        code_raw, units = lv["code"], lv["units"]
+        claim.lines.append(Line(claim, lv["line"], lv["date"], code_raw.upper(), 1 if units is None else units,
+                                lists, raw, lx, code_raw, site=_text_value(_SITE.form, lv["site"])))
     return claim
+
+
+_PRIOR_AUTH = CLAIM_FIELDS["prior_auth"]
+_SITE = LINE_FIELDS["site"]
 
 
 def _not_json(word: str):
@@ -235,20 +324,25 @@ def _peek_id(obj) -> str | None:
     return None
 
 
-def _jsonl(data: bytes, history: bool, first_order: int, progress=None) -> Iterator[Claim | ClaimError]:
+def _jsonl(data: bytes, history: bool, first_order: int, progress, session: ReadSession) -> Iterator[Claim | ClaimError]:
     rows = data.split(b"\n")
     total = len(rows)
     tick = (lambda n, _raw: progress(n, total)) if progress is not None else None
-    return _jsonl_rows(rows, history, first_order, tick)
+    return read_jsonl_rows(rows, history, first_order, tick, session=session)
 
 
-def _jsonl_rows(rows: Iterable[bytes], history: bool, first_order: int, tick=None, start: int = 1,
-                seen: set | None = None) -> Iterator[Claim | ClaimError]:
-    """Claims from JSON Lines rows (bytes, newline already removed), numbered from `start`;
-    `seen` holds the claim ids already used before these rows."""
+def read_jsonl_rows(rows: Iterable[bytes], history: bool, first_order: int, tick=None, start: int = 1,
+                    seen: set | None = None, session: ReadSession | None = None) -> Iterator[Claim | ClaimError]:
+    """Claims (or ClaimErrors) from JSON Lines rows (bytes, newline already removed), the first numbered
+    `start` (only row 1 may begin with a byte-order mark), orders counted from `first_order`; `history`
+    marks the claims as history. `seen` holds the claim ids already used before these rows, and gains
+    each id the reader counts as used - a readable claim's, and an unreadable one's once its claim_id
+    itself was read. `tick(n, raw)`, if given, is called every 8192 rows."""
     seen = set() if seen is None else seen
+    session = session if session is not None else ReadSession()
     order = first_order
     fast = _FAST_DECODE
+    from_fast = session.from_fast
     for n, raw in enumerate(rows, start):
         if tick is not None and not n & 8191:
             tick(n, raw)
@@ -260,7 +354,7 @@ def _jsonl_rows(rows: Iterable[bytes], history: bool, first_order: int, tick=Non
             except _FAST_ERRORS:
                 pass  # the stdlib reader below decides, and says what is wrong
             else:
-                claim = _from_fast(m, n, order, seen, history)
+                claim = from_fast(m, n, order, seen, history)
                 if claim is not None:
                     yield claim
                     order += 1
@@ -287,7 +381,7 @@ def _jsonl_rows(rows: Iterable[bytes], history: bool, first_order: int, tick=Non
                              "not JSON text: a string holds an unpaired surrogate escape", n)
             continue
         try:
-            yield build_claim(obj, n, order, seen, history)
+            yield build_claim(obj, n, order, seen, history, session)
         except _Bad as exc:
             yield ClaimError(_peek_id(obj), str(exc), n)
         except RecursionError:  # pragma: no cover - json already bounds nesting
@@ -295,91 +389,126 @@ def _jsonl_rows(rows: Iterable[bytes], history: bool, first_order: int, tick=Non
         order += 1
 
 
-if msgspec is not None:
+# ---- the fast path: msgspec structs built from the schema -----------------------------------------
+
+
+def _fast_struct(name: str, fields, lines=None):
+    """A msgspec Struct with the schema's fields: what it accepts the stdlib reader accepts the same way.
+    Optional fields default to None (JSON null is absent); anything it rejects goes to the stdlib reader."""
     from typing import Annotated, Optional
 
-    _Text = Annotated[str, msgspec.Meta(pattern=r"\S")]
-    _Code = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9]{5}\Z")]
-    _Modifier = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9]{2}\Z")]
+    def shaped(pattern) -> object:
+        return Annotated[str, msgspec.Meta(pattern="^" + pattern.pattern)]
 
-    class _FastLine(msgspec.Struct):
-        line: int
-        date: date
-        code: _Code
-        units: Optional[Annotated[int, msgspec.Meta(ge=1)]] = None
-        modifiers: Optional[list[_Modifier]] = None
-        diagnoses: Optional[list[str]] = None
-        muscles: Optional[list[str]] = None
-        substances: Optional[list[str]] = None
+    spec = []
+    for f in fields:
+        if f is _LINES:
+            t: object = Annotated[list[lines], msgspec.Meta(min_length=1)]
+        elif f.kind == "text":
+            t = Annotated[str, msgspec.Meta(pattern=r"\S")] if f.required else str
+        elif f.kind == "code":
+            t = shaped(f.item_pattern)
+        elif f.kind == "int":
+            t = int if f.minimum is None else Annotated[int, msgspec.Meta(ge=f.minimum)]
+        elif f.kind == "date":
+            t = date
+        else:  # a list of strings
+            t = list[shaped(f.item_pattern) if f.item_pattern is not None else str]
+        spec.append((f.name, t) if f.required else (f.name, Optional[t], None))
+    return msgspec.defstruct(name, spec, kw_only=True)
 
-    class _FastClaim(msgspec.Struct):
-        claim_id: _Text
-        patient_id: _Text
-        payer: _Text
-        lines: Annotated[list[_FastLine], msgspec.Meta(min_length=1)]
-        provider_id: Optional[str] = None
-        diagnoses: Optional[list[str]] = None
 
-    assert tuple(LIST_FIELDS) == _FIELD_ORDER == ("modifiers", "diagnoses", "muscles", "substances")  # the struct's fields
+if msgspec is not None:
+    _FastLine = _fast_struct("_FastLine", LINE_FIELDS.values())
+    _FastClaim = _fast_struct("_FastClaim", CLAIM_FIELDS.values(), _FastLine)
+    assert _FastLine.__struct_fields__ == tuple(LINE_FIELDS) and _FastClaim.__struct_fields__ == tuple(CLAIM_FIELDS)
     _FAST_DECODE = msgspec.json.Decoder(_FastClaim).decode
     _FAST_ERRORS: tuple = (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError)
 else:  # pragma: no cover
     _FAST_DECODE, _FAST_ERRORS = None, ()
 
-
-_ORDINALS: dict = {}
-_UPPER: dict[str, str] = {}
-_SHARED: dict[str, str] = {}
+assert _LIST_ORDER == ("modifiers", "diagnoses", "muscles", "substances")  # from_fast reads them in this order
 
 
-def _shared(s: str) -> str:
-    """One string object for values that repeat (payers, patients, codes): memory, not meaning."""
-    if len(_SHARED) >= LIMITS["shared"]:
-        return s
-    return _SHARED.setdefault(s, s)
+def _fast_builder(session: ReadSession):
+    """The session's `from_fast(m, n, order, seen, history)`: a Claim from a well-typed decoded claim, or
+    None to let the stdlib reader report the problem (a repeated claim_id or line number). Fields not in
+    the contract are not kept on this path. A closure over the session's tables: this runs once a claim."""
+    normalized = session.normalized
+    strings, ordinals, uppers, payers = session._strings, session._ordinals, session._upper, session._payers
+    limits = session.limits
+    s_limit, d_limit, c_limit = limits.shared, limits.dates, limits.codes
+    setdefault = strings.setdefault
+    pa_form, site_form = _PRIOR_AUTH.form, _SITE.form
 
-
-def _ordinal(d: date) -> int:
-    o = _ORDINALS.get(d)
-    if o is None:
-        o = _ORDINALS[d] = d.toordinal()
-    return o
-
-
-def _from_fast(m, n: int, order: int, seen: set, history: bool) -> Claim | None:
-    """A Claim from a well-typed decoded claim, or None to let the stdlib reader report the problem
-    (a repeated claim_id or line number). Fields not in the contract are not kept on this path."""
-    cid = m.claim_id
-    if cid in seen:
-        return None
-    claim = Claim(cid, _shared(m.patient_id), _shared(m.payer), [], n, order, history)
-    numbers = set()
-    claim_dx = m.diagnoses
-    lines = claim.lines
-    for lo in m.lines:
-        if lo.line in numbers:
+    def from_fast(m, n: int, order: int, seen: set, history: bool) -> Claim | None:
+        cid = m.claim_id
+        if cid in seen:
             return None
-        numbers.add(lo.line)
-        dx = lo.diagnoses if lo.diagnoses is not None else claim_dx
-        mods, mods_raw = _normalized("code", lo.modifiers)
-        dxs, dx_raw = _normalized("diagnosis", dx)
-        mus, mus_raw = _normalized("name", lo.muscles)
-        subs, subs_raw = _normalized("name", lo.substances)
-        code = _shared(lo.code)
-        upper = _UPPER.get(code)
-        if upper is None:
-            upper = _UPPER[code] = code.upper()
-        lines.append(new_line(claim, lo.line, _ordinal(lo.date), upper, 1 if lo.units is None else lo.units,
-                              (mods, dxs, mus, subs), (mods_raw, dx_raw, mus_raw, subs_raw), code))
-    seen.add(cid)
-    return claim
+        patient, payer = m.patient_id, m.payer
+        if len(strings) < s_limit:  # one string object for values that repeat: memory, not meaning
+            patient, payer = setdefault(patient, patient), setdefault(payer, payer)
+        key = payers.get(payer)
+        if key is None:
+            key = _payer_key(payer)
+            if len(payers) < c_limit:
+                payers[payer] = key
+        pa = m.prior_auth
+        if pa is not None:
+            pa = _text_value(pa_form, pa)
+        claim = Claim(cid, patient, payer, [], n, order, history, None, pa, key)
+        numbers = set()
+        claim_dx = m.diagnoses
+        lines = claim.lines
+        for lo in m.lines:
+            no = lo.line
+            if no in numbers:
+                return None
+            numbers.add(no)
+            dx = lo.diagnoses if lo.diagnoses is not None else claim_dx
+            mods, mods_raw = normalized("code", lo.modifiers)
+            dxs, dx_raw = normalized("diagnosis", dx)
+            mus, mus_raw = normalized("name", lo.muscles)
+            subs, subs_raw = normalized("name", lo.substances)
+            code = lo.code
+            if len(strings) < s_limit:
+                code = setdefault(code, code)
+            upper = uppers.get(code)
+            if upper is None:
+                upper = code.upper()
+                if len(uppers) < c_limit:
+                    uppers[code] = upper
+            d = lo.date
+            o = ordinals.get(d)
+            if o is None:
+                o = d.toordinal()
+                if len(ordinals) < d_limit:
+                    ordinals[d] = o
+            site = lo.site
+            if site is not None:
+                site = _text_value(site_form, site)
+                if site is not None and len(strings) < s_limit:
+                    site = setdefault(site, site)
+            lines.append(new_line(claim, no, o, upper, 1 if lo.units is None else lo.units,
+                                  (mods, dxs, mus, subs), (mods_raw, dx_raw, mus_raw, subs_raw), code, site))
+        seen.add(cid)
+        return claim
+
+    return from_fast
 
 
-_CSV_LISTS = tuple(LIST_FIELDS)
-_CSV_INTS = ("line", "units")
+# ---- CSV: one row per line, columns named by the schema -------------------------------------------
+
+_CSV_CLAIM_ONLY = frozenset(f.csv for f in CLAIM_FIELDS.values()) - {f.csv for f in LINE_FIELDS.values()}
+_CSV_CLAIM_TEXT = tuple(f for f in CLAIM_FIELDS.values() if f.kind == "text")  # taken from a claim's first row
+_CSV_LINE = {f.csv: f for f in LINE_FIELDS.values()}
+# A list field that is also the claim's: a line's own list, even empty, replaces the claim's, so an empty
+# cell is an empty list (every row has its own cell); any other empty list cell is absent.
+_CSV_OWN_LIST = frozenset(f.csv for f in LINE_FIELDS.values() if f.name in CLAIM_FIELDS)
+_CSV_INT = re.compile(r"[+-]?[0-9]+")
 
 
-def _csv(data: bytes, history: bool, first_order: int, progress=None) -> Iterator[Claim | ClaimError]:
+def _csv(data: bytes, history: bool, first_order: int, progress, session: ReadSession) -> Iterator[Claim | ClaimError]:
     text = data.decode("utf-8", "surrogateescape")
     if text.startswith("\ufeff"):
         text = text[1:]
@@ -440,12 +569,12 @@ def _csv(data: bytes, history: bool, first_order: int, progress=None) -> Iterato
                 if len(vals) > 1:
                     raise _Bad(f"rows of the claim disagree on {key}: " + ", ".join(sorted(json.dumps(v) for v in vals)))
             obj: dict = {}
-            for key in ("claim_id", "patient_id", "payer", "provider_id"):
-                v = first.get(key, "").strip()
-                obj[key] = v if v else None
+            for f in _CSV_CLAIM_TEXT:
+                v = first.get(f.csv, "").strip()
+                obj[f.name] = v if v else None
             obj["claim_id"] = cid
             obj["lines"] = [_csv_line(r) for r in rows]
-            yield build_claim(obj, start, order, seen, history)
+            yield build_claim(obj, start, order, seen, history, session)
         except _Bad as exc:
             yield ClaimError(cid, str(exc), start)
         order += 1
@@ -464,22 +593,22 @@ def _cell(header: list[str], row: list[str], key: str) -> str:
 
 
 def _csv_line(row: dict) -> dict:
+    """One row's line fields as the JSON reader sees them: ints as ints (when they read as one), list
+    cells split on `;`, empty cells absent. Claim columns are left out; unknown columns are kept."""
     out: dict = {}
     for key, v in row.items():
-        if key in _CLAIM_KNOWN and key != "diagnoses":
+        if key in _CSV_CLAIM_ONLY:
             continue
         v = v.strip()
-        if key in _CSV_INTS:
-            out[key] = (int(v) if re.fullmatch(r"[+-]?[0-9]+", v) else v) if v else None
-        elif key in _CSV_LISTS:
+        f = _CSV_LINE.get(key)
+        if f is None or f.kind not in ("int", "list"):
+            out[f.name if f is not None else key] = v if v else None
+        elif f.kind == "int":
+            out[f.name] = (int(v) if _CSV_INT.fullmatch(v) else v) if v else None
+        else:
             parts = [p.strip() for p in v.split(";")]
             parts = [p for p in parts if p]
-            if key == "diagnoses":
-                out[key] = parts
-            else:
-                out[key] = parts or None
-        else:
-            out[key] = v if v else None
+            out[f.name] = parts if key in _CSV_OWN_LIST else parts or None
     return out
 
 
@@ -503,19 +632,23 @@ def is_csv(name: str, data: bytes) -> bool:
     return False
 
 
-def read_claims(data: bytes, name: str = "<stdin>", first_order: int = 0, progress=None) -> list[Claim | ClaimError]:
+def read_claims(data: bytes, name: str = "<stdin>", first_order: int = 0, progress=None,
+                session: ReadSession | None = None) -> list[Claim | ClaimError]:
     """Every record of a claims file, in input order: a Claim, or a ClaimError in its place.
-    `progress(done, total)`, if given, is called now and then with input lines read so far."""
+    `progress(done, total)`, if given, is called now and then with input lines read so far.
+    `session`: the run's ReadSession (a new one with the default limits when not given)."""
     reader = _csv if is_csv(name, data) else _jsonl
-    return list(reader(data, False, first_order, progress))
+    return list(reader(data, False, first_order, progress, session if session is not None else ReadSession()))
 
 
-def read_claims_stream(stream: BinaryIO, name: str, size: int = 0, first_order: int = 0, progress=None) -> list[Claim | ClaimError]:
+def read_claims_stream(stream: BinaryIO, name: str, size: int = 0, first_order: int = 0, progress=None,
+                       session: ReadSession | None = None) -> list[Claim | ClaimError]:
     """Like read_claims, but JSON Lines are read from the stream line by line, so the whole file is
     never held in memory (CSV is read whole). `progress(bytes_read, size)` is called now and then."""
+    session = session if session is not None else ReadSession()
     head = stream.peek(65536)[:65536] if hasattr(stream, "peek") else b""
     if not head or is_csv(name, head):
-        return read_claims(stream.read(), name, first_order, progress)
+        return read_claims(stream.read(), name, first_order, progress, session)
     read = 0
 
     def rows() -> Iterator[bytes]:
@@ -525,25 +658,40 @@ def read_claims_stream(stream: BinaryIO, name: str, size: int = 0, first_order: 
             yield raw[:-1] if raw.endswith(b"\n") else raw
 
     tick = (lambda _n, _raw: progress(read, max(size, read))) if progress is not None else None
-    return list(_jsonl_rows(rows(), False, first_order, tick))
+    return list(read_jsonl_rows(rows(), False, first_order, tick, session=session))
 
 
-def read_one(raw: bytes, input_line: int, order: int, seen: set) -> Claim | ClaimError | None:
+def read_one(raw: bytes, input_line: int, order: int, seen: set, session: ReadSession | None = None,
+             history: bool = False) -> Claim | ClaimError | None:
     """One JSON Lines row read alone, exactly as read_claims reads it in place, given the claim ids
-    earlier rows used (`seen`, at least this row's own id when an earlier row used it). None for a
-    blank row."""
-    for rec in _jsonl_rows([raw], False, order, None, input_line, set(seen)):
+    earlier rows used (`seen`, at least this row's own id when an earlier row used it; not changed).
+    None for a blank row."""
+    for rec in read_jsonl_rows([raw], history, order, None, input_line, set(seen), session):
         return rec
     return None
 
 
-def read_history(data: bytes, name: str) -> list[Claim]:
-    """Claims from a history file; any unreadable claim makes the whole file unreadable."""
-    reader = _csv if is_csv(name, data) else _jsonl
-    out = []
-    for rec in reader(data, True, 0):
-        if isinstance(rec, ClaimError):
-            raise HistoryError(f"{name}:{rec.input_line}: history claim {json.dumps(rec.claim_id)} cannot be read: {rec.error}")
-        out.append(rec)
+def read_claim_objects(objs: Iterable, session: ReadSession | None = None) -> list[Claim | ClaimError]:
+    """Claims given as decoded JSON objects (dicts), numbered from 1 as if they were the lines of a
+    JSON Lines file: a Claim, or a ClaimError in its place."""
+    session = session if session is not None else ReadSession()
+    out: list[Claim | ClaimError] = []
+    seen: set = set()
+    for n, obj in enumerate(objs, 1):
+        try:
+            out.append(build_claim(json.loads(json.dumps(obj)), n, n - 1, seen, False, session))
+        except _Bad as exc:
+            cid = obj.get("claim_id") if isinstance(obj, dict) else None
+            out.append(ClaimError(cid if isinstance(cid, str) else None, str(exc), n))
     return out
 
+
+def read_history(data: bytes, name: str, session: ReadSession | None = None) -> list[Claim]:
+    """Claims from a history file; any unreadable claim makes the whole file unreadable (HistoryError)."""
+    reader = _csv if is_csv(name, data) else _jsonl
+    out = []
+    for rec in reader(data, True, 0, None, session if session is not None else ReadSession()):
+        if isinstance(rec, ClaimError):
+            raise history_error(name, rec)
+        out.append(rec)
+    return out

@@ -12,8 +12,8 @@ import sys
 from typing import Sequence
 
 from payrule import __version__
-from payrule.cli import commands
 from payrule.api import PolicyError
+from payrule.cli import commands
 from payrule.cli.commands._common import EXIT_OK, EXIT_USAGE
 
 # The order subcommands are listed in `payrule --help`; modules not named here follow, sorted.

@@ -1,4 +1,5 @@
-"""Checked model -> Python source, through the jinja2 template `templates/module.py.jinja`.
+"""Lowered IR -> Python source: the template `templates/module.py.jinja` lays out the module, the
+writer in `emit.py` writes what goes in it.
 
 `compile_model` is pure and deterministic: the same model gives the same bytes, whatever the hash
 seed, because every set is sorted before it is written and nothing depends on time or place.
@@ -10,12 +11,14 @@ import functools
 import jinja2
 
 from payrule import __version__
-from payrule.codegen.emit import index_sets, rule_body, set_value
+from payrule.codegen.emit import set_idents, write_index, write_rule, write_rules_table, write_sets, write_sources
+from payrule.codegen.pycode import PyCode, Writer, py_comment, py_doc, py_ident, py_literal
+from payrule.lang import ir
+from payrule.lang.lower import lower_policy
 from payrule.lang.model import Model
-from payrule.codegen.pycode import PyCode, py_comment, py_doc, py_ident, py_literal
 from payrule.runtime import API_VERSION
 
-__all__ = ["compile_model", "InternalCompilerError"]
+__all__ = ["compile_ir", "compile_model", "template_environment", "InternalCompilerError"]
 
 
 class InternalCompilerError(Exception):
@@ -52,65 +55,46 @@ def _env() -> jinja2.Environment:
     return template_environment(finalize=_only_pycode)
 
 
-def _mapping(names: list[str], idents: dict[str, PyCode]) -> PyCode:
-    if not names:
-        return PyCode("{}")
-    return PyCode("{" + ", ".join(f"{py_literal(n)}: {idents[n]}" for n in names) + "}")
-
-
-def _guard(guard: tuple[str, str] | None, set_idents: dict[str, PyCode]) -> PyCode:
-    if guard is None:
-        return py_literal(None)
-    kind, value = guard
-    return set_idents[value] if kind == "set" else py_literal(frozenset((value,)))
-
-
-def compile_model(model: Model) -> str:
-    """The Python module for one checked policy, as text."""
+def compile_ir(policy: ir.Policy) -> str:
+    """The Python module for one lowered policy, as text."""
     taken: set[str] = set()
-    set_idents = {s.name: py_ident(s.name, "S_", taken) for s in model.sets}
-    sets = [{"ident": set_idents[s.name], "value": set_value(s)} for s in model.sets]
-    rules = []
-    for r in model.rules:
-        ident = py_ident(r.id, "rule_", taken)
-        doc_lines = [f"{r.policy} / {r.id}, {r.source}", "", *r.text.split("\n")]
-        if r.citation:
-            doc_lines += ["", f"Per {r.cite}: {r.citation}"]
-        doc = "\n".join(("    " + l if l else "") for l in doc_lines).lstrip() + "\n    "
-        rules.append({
-            "ident": ident,
-            "doc": py_doc(doc),
-            "body": rule_body(model, set_idents, r),
-            "policy": py_literal(r.policy),
-            "id": py_literal(r.id),
-            "outcome": py_literal(r.action),
-            "scope": py_literal(r.scope),
-            "source": py_literal(r.source),
-            "guard": _guard(r.guard, set_idents),
-        })
-    same, earlier, sessions = index_sets(model.rules)
-    doc = f"{model.title}\n\nPolicy {model.id}" + (f" for payer {model.payer}" if model.payer else " (included by payer policies)")
-    if model.includes:
-        doc += ", including " + ", ".join(model.includes)
+    idents = set_idents(policy, taken)
+    rules = [(r, py_ident(r.id, "rule_", taken)) for r in policy.rules]
+
+    def written(fn) -> PyCode:  # type: ignore[no-untyped-def]
+        w = Writer()
+        fn(w)
+        return w.text()
+
+    doc = f"{policy.title}\n\nPolicy {policy.id}" + (
+        f" for payer {policy.payer}" if policy.payer else " (included by payer policies)")
+    if policy.includes:
+        doc += ", including " + ", ".join(policy.includes)
     doc += ".\n"
     text = _env().get_template("module.py.jinja").render(
         version=py_comment(__version__),
-        path=py_comment(model.path),
-        digest=PyCode(model.digest),
+        path=py_comment(policy.path),
+        digest=PyCode(policy.digest),
         module_doc=py_doc(doc),
-        policy_id=py_literal(model.id),
-        payer=py_literal(model.payer),
-        title=py_literal(model.title),
+        policy_id=py_literal(policy.id),
+        payer=py_literal(policy.payer),
+        title=written(lambda w: w.wrapped("TITLE = ", [py_literal(policy.title)], "")),
         api=py_literal(API_VERSION),
-        sources=[{"id": py_literal(i), "text": py_literal(t)} for i, t, _ in model.sources],
-        sets=sets,
-        rules=rules,
-        same_day=_mapping(same, set_idents),
-        earlier=_mapping(earlier, set_idents),
-        sessions=_mapping(sessions, set_idents),
+        sources=written(lambda w: write_sources(w, policy.sources)),
+        sets=written(lambda w: write_sets(w, policy, idents)),
+        rules=[written(lambda w, r=r, i=i: write_rule(w, r, i, idents)) for r, i in rules],
+        table=written(lambda w: write_rules_table(w, rules, idents)),
+        index=written(lambda w: [write_index(w, name, sets, idents) for name, sets in (
+            ("SAME_DAY_SETS", policy.same_day_sets), ("EARLIER_SETS", policy.earlier_sets),
+            ("SESSION_SETS", policy.session_sets))]),
     )
     try:
-        compile(text, f"<payrule {model.id}>", "exec")
+        compile(text, f"<payrule {policy.id}>", "exec")
     except SyntaxError as exc:  # pragma: no cover - would be a payrule bug
-        raise InternalCompilerError(f"generated code for {model.id} does not compile: {exc}", text) from None
+        raise InternalCompilerError(f"generated code for {policy.id} does not compile: {exc}", text) from None
     return text
+
+
+def compile_model(model: Model) -> str:
+    """The Python module for one checked policy (lowered first), as text."""
+    return compile_ir(lower_policy(model))

@@ -1,271 +1,313 @@
-"""Conditions -> Python source. The module layout is the template's; expressions are written here.
+"""Lowered IR -> Python source, written through one `Writer` (pycode.py); the template lays out the
+module around what is written here.
 
-A rule's top-level `and` items become a sequence of early returns, each fact a condition finds (the
-matching value, the other line, the counted sessions) kept in a local for the message. Anything under
-`or` or `not` becomes one boolean expression.
+A rule becomes one function `rule_<id>(ln, g)` that returns the reason's message when the rule fires
+and None otherwise. Its top-level `and` items become early returns, in order; each fact an item finds
+(the matching value, the other line, the counted sessions) is kept in a local for the message.
+Anything under `or` or `not` becomes one boolean expression. Every value enters the code through
+`py_literal`, every name through `py_ident`, every docstring through `py_doc`.
 """
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass, field
 from typing import assert_never
 
-from payrule.lang import nodes
-from payrule.lang.checker import conjuncts, field_name
-from payrule.claims.readers import LIST_FIELDS
-from payrule.lang.model import CheckedRule, Model, Placeholder, SetDef
-from payrule.codegen.pycode import PyCode, py_literal
+from payrule.codegen.pycode import WIDTH, PyCode, Writer, py_doc, py_ident, py_literal
+from payrule.lang import ir
+from payrule.lang.model import Placeholder, SetDef
+from payrule.runtime.schema import LIST_FIELDS, NUMBER_FIELDS
+
+__all__ = ["set_value", "write_rule", "write_sets", "write_sources", "write_rules_table", "write_index", "set_idents"]
 
 _CMP = {">": ">", ">=": ">=", "<": "<", "<=": "<=", "=": "==", "!=": "!="}
+_FLIP = {">": "<=", ">=": "<", "<": ">=", "<=": ">", "=": "!=", "!=": "="}
 
 
-def set_value(s: SetDef) -> PyCode:
-    """A set's runtime value: frozenset for exact members, tuples for prefixes and stems."""
-    if s.kind == "codes":
-        if s.ranges:
-            return PyCode(f"_rt.CodeSet({py_literal(s.values)}, {py_literal(s.ranges)})")
-        return py_literal(frozenset(s.values))
+def set_idents(policy: ir.Policy, taken: set[str]) -> dict[str, PyCode]:
+    """A module-level name for each set: `S_` and the set's name."""
+    return {s.name: py_ident(s.name, "S_", taken) for s in policy.sets}
+
+
+def set_value(s: SetDef) -> tuple[str, list[PyCode], str, str, str]:
+    """(head, members, open, close, tail) of a set's runtime value: a frozenset for exact members,
+    a tuple for prefixes and stems, a `CodeSet` for codes with ranges."""
+    if s.kind == "codes" and s.ranges:
+        return ("_rt.CodeSet(", [py_literal(s.values), py_literal(s.ranges)], "", "", ")")
     if s.kind in ("diagnoses", "stems"):
-        return py_literal(s.values)
-    return py_literal(frozenset(s.values))
+        return ("", [py_literal(v) for v in s.values], "(", ")", "")
+    if not s.values:
+        return ("frozenset()", [], "", "", "")
+    return ("frozenset(", [py_literal(v) for v in s.values], "{", "}", ")")
+
+
+def _field(f: ir.FieldRef) -> PyCode:
+    """`ln.<field>`: a claim line's field, by its schema name (the checker lets no other through)."""
+    if f.name not in LIST_FIELDS and f.name not in NUMBER_FIELDS:
+        raise ValueError(f"not a line field: {f.name!r}")
+    return PyCode(f"ln.{f.name}")
+
+
+def _raw(f: ir.FieldRef) -> PyCode:
+    """The field's values as written (stems match words of the written text)."""
+    if f.name not in LIST_FIELDS:
+        raise ValueError(f"not a list field: {f.name!r}")
+    return PyCode(f"ln.raw_{f.name}")
 
 
 @dataclass
-class RuleEmitter:
-    model: Model
-    set_idents: dict[str, PyCode]
-    rule: CheckedRule
-    lines: list[str] = field(default_factory=list)
+class _RuleWriter:
+    rule: ir.Rule
+    idents: dict[str, PyCode]
+    w: Writer
     facts: dict[str, PyCode] = field(default_factory=dict)  # placeholder -> expression
-    n: int = 0
+    locals_: set[str] = field(default_factory=set)
+    today: dict[tuple[str, bool], PyCode] = field(default_factory=dict)  # same-day lines kept in a local
 
-    # -- helpers -----------------------------------------------------------------------------------
-    def S(self, name: str) -> PyCode:
-        return self.set_idents[name]
+    def S(self, s: SetDef) -> PyCode:
+        return self.idents[s.name]
 
-    def kind(self, name: str) -> str:
-        return self.model.set(name).kind
+    def local(self, base: str) -> PyCode:
+        return py_ident(base, "", self.locals_)
 
-    def fresh(self) -> PyCode:
-        self.n += 1
-        return PyCode(f"f{self.n}")
-
-    @staticmethod
-    def field(ident: nodes.Ident) -> PyCode:
-        return py_literal(field_name(ident.value) or ident.value)
-
-    def _first(self, c: nodes.Has) -> PyCode:
-        """The call returning the first matching value of a `has F in SET` / `has F VALUE`, or None."""
-        fname = field_name(c.field.value) or c.field.value
-        values = _attr(fname)
+    # -- calls ---------------------------------------------------------------------------------
+    def first(self, c: ir.Has) -> PyCode:
+        """The first matching value of `has F in SET` / `has F VALUE`, or None."""
+        values = _field(c.field)
         if c.set is not None:
-            kind, s = self.kind(c.set.value), self.S(c.set.value)
-            if kind == "diagnoses":
+            s = self.S(c.set)
+            if c.set.kind == "diagnoses":
                 return PyCode(f"_rt.first_prefix({values}, {s})")
-            if kind == "stems":
-                return PyCode(f"_rt.first_stem({_attr('raw_' + fname)}, {s})")
+            if c.set.kind == "stems":
+                return PyCode(f"_rt.first_stem({_raw(c.field)}, {s})")
             return PyCode(f"_rt.first_in({values}, {s})")
-        from payrule.claims.readers import normal
+        assert c.value is not None
+        if c.field.form == "diagnosis":
+            return PyCode(f"_rt.first_prefix({values}, {py_literal((c.value.value,))})")
+        return PyCode(f"_rt.first_in({values}, {py_literal(frozenset((c.value.value,)))})")
 
-        form = LIST_FIELDS[fname]
-        v = normal(form, c.value.text)  # type: ignore[union-attr]
-        if form == "diagnosis":
-            return PyCode(f"_rt.first_prefix({values}, {py_literal((v,))})")
-        return PyCode(f"_rt.first_in({values}, {py_literal(frozenset((v,)))})")
-
-    @staticmethod
-    def _values(c: nodes.Has) -> PyCode:
-        return _attr(field_name(c.field.value) or c.field.value)
-
-    @staticmethod
-    def _exact(c: nodes.Has) -> PyCode | None:
-        """`has F VALUE` on a field compared exactly: the value's literal, in the field's normal form."""
-        from payrule.claims.readers import normal
-
-        fname = field_name(c.field.value) or c.field.value
-        form = LIST_FIELDS.get(fname)
-        if c.value is None or form in (None, "diagnosis"):
-            return None
-        return py_literal(normal(form, c.value.text))
-
-    def _others(self, c: nodes.SameDay) -> PyCode:
+    def others(self, c: ir.SameDay) -> PyCode:
+        key = (c.set.name, c.earlier)
+        if key in self.today:
+            return self.today[key]
         fn = "g.earlier_same_day" if c.earlier else "g.same_day"
-        return PyCode(f"{fn}(ln, {py_literal(c.set.value)})")
+        return PyCode(f"{fn}(ln, {py_literal(c.set.name)})")
 
-    def _same_day_call(self, c: nodes.SameDay) -> PyCode:
-        sharing = self.field(c.sharing) if c.sharing else py_literal(None)
-        lacking = self.field(c.lacking) if c.lacking else py_literal(None)
-        return PyCode(f"_rt.same_day_hit({self._others(c)}, ln, {sharing}, {lacking})")
+    def same_day_call(self, c: ir.SameDay) -> PyCode:
+        sharing = py_literal(c.sharing.name if c.sharing else None)
+        lacking = py_literal(c.lacking.name if c.lacking else None)
+        return PyCode(f"_rt.same_day_hit({self.others(c)}, ln, {sharing}, {lacking})")
 
     @staticmethod
-    def _window(w: nodes.Window) -> tuple[str, int]:
-        return (w.unit, w.size.value if w.size else 0)
+    def limit_call(c: ir.SessionLimit) -> PyCode:
+        w = c.window
+        args = ", ".join([py_literal(c.set.name), py_literal(c.count), py_literal(w.unit), py_literal(w.size or 0)])
+        return PyCode(f"_rt.session_limit(g, ln, {args})")
 
-    def _limit_call(self, c: nodes.SessionLimit) -> PyCode:
-        unit, size = self._window(c.window)
-        return PyCode(f"_rt.session_limit(g, ln, {py_literal(c.set.value)}, {py_literal(c.count.value)}, "
-                      f"{py_literal(unit)}, {py_literal(size)})")
+    @staticmethod
+    def spacing_call(c: ir.Spacing) -> PyCode:
+        return PyCode(f"_rt.spacing(g, ln, {py_literal(c.set.name)}, {py_literal(c.days)})")
 
-    def _spacing_call(self, c: nodes.Spacing) -> PyCode:
-        return PyCode(f"_rt.spacing(g, ln, {py_literal(c.set.value)}, {py_literal(c.days.value)})")
-
-    # -- boolean expressions ----------------------------------------------------------------------
-    def expr(self, c: nodes.Cond) -> PyCode:
+    # -- boolean expressions -------------------------------------------------------------------
+    def expr(self, c: ir.Cond) -> PyCode:
+        """Python that is true when `c` holds."""
         match c:
-            case nodes.And(items=items):
-                return PyCode("(" + " and ".join(self.expr(i) for i in items) + ")")
-            case nodes.Or(items=items):
-                return PyCode("(" + " or ".join(self.expr(i) for i in items) + ")")
-            case nodes.Not(item=item):
-                return PyCode(f"(not {self.expr(item)})")
-            case nodes.CodeIn(set=s, negated=neg):
-                return PyCode(f"(ln.code {'not in' if neg else 'in'} {self.S(s.value)})")
-            case nodes.CodeIs(code=code):
-                return PyCode(f"(ln.code == {py_literal(code.text.upper())})")
-            case nodes.Has(negated=neg, value=None, set=None):
-                values = _attr(field_name(c.field.value) or c.field.value)
-                return PyCode(f"(not {values})" if neg else f"bool({values})")
-            case nodes.Has(negated=neg, value=v, set=None) if self._exact(c):
-                return PyCode(f"({self._exact(c)} {'not in' if neg else 'in'} {self._values(c)})")
-            case nodes.Has(negated=neg):
-                return PyCode(f"({self._first(c)} {'is' if neg else 'is not'} None)")
-            case nodes.Compare(field=f, op=op, value=v, distinct=True):
-                return PyCode(f"(len({_attr(field_name(f.value) or f.value)}) {_CMP[op]} {py_literal(v.value)})")
-            case nodes.Compare(field=f, op=op, value=v):
-                return PyCode(f"(ln.units {_CMP[op]} {py_literal(v.value)})")
-            case nodes.SameDay():
-                return PyCode(f"({self._same_day_call(c)} is not None)")
-            case nodes.SessionLimit():
-                return PyCode(f"({self._limit_call(c)} is not None)")
-            case nodes.Spacing():
-                return PyCode(f"({self._spacing_call(c)} is not None)")
-            case _:  # pragma: no cover
+            case ir.And(items=items):
+                return PyCode(" and ".join(self.part(i) for i in items))
+            case ir.Or(items=items):
+                return PyCode(" or ".join(self.part(i) for i in items))
+            case ir.Not(item=item):
+                return self.neg(item)
+            case ir.CodeIn(set=s, negated=neg):
+                return PyCode(f"ln.code {'not in' if neg else 'in'} {self.S(s)}")
+            case ir.CodeIs(code=code):
+                return PyCode(f"ln.code == {py_literal(code)}")
+            case ir.Has(negated=neg, value=None, set=None):
+                return PyCode(f"not {_field(c.field)}") if neg else _field(c.field)
+            case ir.Has(negated=neg, value=v, set=None) if v is not None and c.field.form != "diagnosis":
+                return PyCode(f"{py_literal(v.value)} {'not in' if neg else 'in'} {_field(c.field)}")
+            case ir.Has(negated=neg):
+                return PyCode(f"{self.first(c)} {'is' if neg else 'is not'} None")
+            case ir.Compare(op=op, value=n, distinct=d):
+                subject = f"len({_field(c.field)})" if d else _field(c.field)
+                return PyCode(f"{subject} {_CMP[op]} {py_literal(n)}")
+            case ir.SameDay():
+                return PyCode(f"{self.same_day_call(c)} is not None")
+            case ir.SessionLimit():
+                return PyCode(f"{self.limit_call(c)} is not None")
+            case ir.Spacing():
+                return PyCode(f"{self.spacing_call(c)} is not None")
+            case _:
                 assert_never(c)
 
-    _FLIP = {">": "<=", ">=": "<", "<": ">=", "<=": ">", "=": "!=", "!=": "="}
+    def part(self, c: ir.Cond) -> PyCode:
+        """An operand of `and` / `or`: compound ones in parentheses (atoms bind tighter)."""
+        return PyCode(f"({self.expr(c)})") if isinstance(c, (ir.And, ir.Or)) else self.expr(c)
 
-    def negated(self, c: nodes.Cond) -> PyCode:
-        """`not c`, written the way a person would (flipped comparisons, `is None`)."""
+    def neg(self, c: ir.Cond) -> PyCode:
+        """Python that is true when `c` does not hold, written the way a person would."""
         match c:
-            case nodes.Not(item=item):
+            case ir.Not(item=item):
                 return self.expr(item)
-            case nodes.CodeIn(set=s, negated=neg):
-                return PyCode(f"(ln.code {'in' if neg else 'not in'} {self.S(s.value)})")
-            case nodes.CodeIs(code=code):
-                return PyCode(f"(ln.code != {py_literal(code.text.upper())})")
-            case nodes.Has(negated=neg, set=None):
-                return self.expr(nodes.Has(c.field, not neg, c.value))
-            case nodes.Has(negated=neg):
-                return PyCode(f"({self._first(c)} {'is not' if neg else 'is'} None)")
-            case nodes.Compare(op=op):
-                return self.expr(nodes.Compare(c.field, self._FLIP[op], c.value, c.distinct))  # type: ignore[arg-type]
-            case nodes.SameDay():
-                return PyCode(f"({self._same_day_call(c)} is None)")
-            case nodes.SessionLimit():
-                return PyCode(f"({self._limit_call(c)} is None)")
-            case nodes.Spacing():
-                return PyCode(f"({self._spacing_call(c)} is None)")
+            case ir.CodeIn(set=s, negated=neg):
+                return PyCode(f"ln.code {'in' if neg else 'not in'} {self.S(s)}")
+            case ir.CodeIs(code=code):
+                return PyCode(f"ln.code != {py_literal(code)}")
+            case ir.Has(negated=neg, value=None, set=None):
+                return _field(c.field) if neg else PyCode(f"not {_field(c.field)}")
+            case ir.Has(negated=neg, value=v, set=None) if v is not None and c.field.form != "diagnosis":
+                return PyCode(f"{py_literal(v.value)} {'in' if neg else 'not in'} {_field(c.field)}")
+            case ir.Has(negated=neg):
+                return PyCode(f"{self.first(c)} {'is not' if neg else 'is'} None")
+            case ir.Compare(op=op, value=n, distinct=d):
+                subject = f"len({_field(c.field)})" if d else _field(c.field)
+                return PyCode(f"{subject} {_CMP[_FLIP[op]]} {py_literal(n)}")
+            case ir.SameDay():
+                return PyCode(f"{self.same_day_call(c)} is None")
+            case ir.SessionLimit():
+                return PyCode(f"{self.limit_call(c)} is None")
+            case ir.Spacing():
+                return PyCode(f"{self.spacing_call(c)} is None")
+            case ir.And() | ir.Or():
+                return PyCode(f"not ({self.expr(c)})")
             case _:
-                return PyCode(f"(not {self.expr(c)})")
+                assert_never(c)
 
-    # -- the rule body ----------------------------------------------------------------------------
-    def _fact(self, call: PyCode, names: dict[str, str]) -> None:
-        var = self.fresh()
-        self.lines.append(f"{var} = {call}")
-        self.lines.append(f"if {var} is None:")
-        self.lines.append("    return None")
-        for ph, attr in names.items():
-            self.facts.setdefault(ph, PyCode(attr.format(v=var)))
+    # -- the body ------------------------------------------------------------------------------
+    def return_if(self, test: PyCode) -> None:
+        with self.w.block(PyCode(f"if {test}:")):
+            self.w.line(PyCode("return None"))
 
-    def body(self) -> list[str]:
-        for c in conjuncts(self.rule.cond):
+    def fact(self, base: str, call: PyCode, names: dict[str, str]) -> None:
+        var = self.local(base)
+        self.w.line(PyCode(f"{var} = {call}"))
+        self.return_if(PyCode(f"{var} is None"))
+        for ph, template in names.items():
+            self.facts.setdefault(ph, PyCode(template.replace("{v}", var)))
+
+    def hoist_same_day(self, c: ir.Cond, uses: dict[tuple[str, bool], int]) -> None:
+        """Same-day lines a rule reads more than once are looked up once, into a local."""
+        for sub in ir.walk(c):
+            if isinstance(sub, ir.SameDay):
+                key = (sub.set.name, sub.earlier)
+                if uses[key] > 1 and key not in self.today:
+                    var = self.local(("earlier_" if sub.earlier else "today_") + sub.set.name.lower())
+                    self.w.line(PyCode(f"{var} = {self.others(sub)}"))
+                    self.today[key] = var
+
+    def body(self) -> None:
+        uses: dict[tuple[str, bool], int] = {}
+        for sub in ir.walk(self.rule.cond):
+            if isinstance(sub, ir.SameDay):
+                uses[(sub.set.name, sub.earlier)] = uses.get((sub.set.name, sub.earlier), 0) + 1
+        for c in ir.conjuncts(self.rule.cond):
+            self.hoist_same_day(c, uses)
             match c:
-                case nodes.CodeIn(set=s, negated=neg):
-                    self.lines.append(f"if ln.code {'in' if neg else 'not in'} {self.S(s.value)}:")
-                    self.lines.append("    return None")
-                case nodes.CodeIs(code=code):
-                    self.lines.append(f"if ln.code != {py_literal(code.text.upper())}:")
-                    self.lines.append("    return None")
-                case nodes.Has(negated=False, set=s) if s is not None:
-                    self._fact(self._first(c), {"matched": "{v}"})
-                case nodes.SameDay():
+                case ir.Has(negated=False, set=s) if s is not None:
+                    self.fact("matched", self.first(c), {"matched": "{v}"})
+                case ir.SameDay():
                     names = {"other_code": "{v}.other.code", "other_line": "str({v}.other.no)",
                              "other_claim": "{v}.other.claim.claim_id", "other_date": "_rt.iso({v}.other.date)"}
                     if c.sharing is not None:
                         names["shared"] = "{v}.shared"
-                    self._fact(self._same_day_call(c), names)
-                case nodes.SessionLimit():
-                    unit, size = self._window(c.window)
-                    window = "the calendar year" if unit == "calendar year" else f"{size} {unit if size != 1 else unit[:-1]}"
-                    self._fact(self._limit_call(c), {
+                    self.fact("hit", self.same_day_call(c), names)
+                case ir.SessionLimit():
+                    self.fact("sessions", self.limit_call(c), {
                         "n": "str({v}.n)", "nth": "_rt.nth({v}.n)", "limit": "str({v}.limit)",
-                        "window": py_literal(window).replace("{", "{{").replace("}", "}}"),
-                        "sessions": "_rt.iso_list({v}.dates)", "next_date": "_rt.iso({v}.next_date)", "year": "str({v}.year)"})
-                case nodes.Spacing():
-                    self._fact(self._spacing_call(c), {
+                        "window": py_literal(_window_words(c.window)),
+                        "sessions": "_rt.iso_list({v}.dates)", "next_date": "_rt.iso({v}.next_date)",
+                        "year": "str({v}.year)"})
+                case ir.Spacing():
+                    self.fact("gap", self.spacing_call(c), {
                         "last_date": "_rt.iso({v}.last_date)", "days": "str({v}.days)",
                         "min_days": "str({v}.min_days)", "next_date": "_rt.iso({v}.next_date)"})
+                case ir.Or(items=items) if not self.w.fits(f"if {self.neg(c)}:"):
+                    self.w.wrapped("if not ", [self.part(i) for i in items], " or ", ":", "(", ")")
+                    with self.w.indented():
+                        self.w.line(PyCode("return None"))
                 case _:
-                    if isinstance(c, nodes.Compare) and c.distinct:
-                        fname = field_name(c.field.value) or c.field.value
-                        self.facts.setdefault(f"distinct_{fname}", PyCode(f"str(len({_attr(fname)}))"))
-                    self.lines.append(f"if {_bare(self.negated(c))}:")
-                    self.lines.append("    return None")
-        self.lines.append(f"return {self.message()}")
-        return self.lines
+                    if isinstance(c, ir.Compare) and c.distinct:
+                        self.facts.setdefault(f"distinct_{c.field.name}", PyCode(f"str(len({_field(c.field)}))"))
+                    self.return_if(self.neg(c))
+        self.w.wrapped("return ", self.message(), " + ")
 
-    def message(self) -> PyCode:
+    def message(self) -> list[PyCode]:
         base = {
             "code": "ln.code", "date": "_rt.iso(ln.date)", "line": "str(ln.no)", "units": "str(ln.units)",
             "claim_id": "ln.claim.claim_id", "patient_id": "ln.claim.patient_id", "payer": "ln.claim.payer",
             "policy": py_literal(self.rule.policy), "rule": py_literal(self.rule.id),
         }
         segs = self.rule.message or (f"rule {self.rule.id} ({self.rule.source})",)
-        parts: list[str] = []
+        parts: list[PyCode] = []
         for seg in segs:
             if isinstance(seg, Placeholder):
-                parts.append(self.facts.get(seg.name) or base[seg.name])
+                parts.append(self.facts.get(seg.name) or PyCode(base[seg.name]))
             elif seg:
                 parts.append(py_literal(seg))
-        if len(parts) == 1 and not isinstance(segs[0], Placeholder):
-            return PyCode(parts[0])
-        return PyCode("".join(["''.join((", ", ".join(parts), ",))"]))
+        return parts
 
 
-def _attr(field: str) -> PyCode:
-    """`ln.<field>`: a claim line's list field (or its `raw_` twin), a name from the claim schema."""
-    from payrule.runtime import LIST_FIELDS
-
-    if field.removeprefix("raw_") not in LIST_FIELDS:  # the checker only lets schema fields through
-        raise ValueError(f"not a list field: {field!r}")
-    return PyCode(f"ln.{field}")
+def _window_words(w: ir.Window) -> str:
+    if w.size is None:
+        return "the calendar year"
+    return f"{w.size} {w.unit if w.size != 1 else w.unit[:-1]}"
 
 
-def _bare(code: PyCode) -> PyCode:
-    """Drop one pair of outer parentheses when they wrap the whole expression."""
-    if code.startswith("(") and code.endswith(")"):
-        depth = 0
-        for i, ch in enumerate(code):
-            depth += ch == "("
-            depth -= ch == ")"
-            if depth == 0 and i < len(code) - 1:
-                return code
-        return PyCode(code[1:-1])
-    return code
+def _docstring(rule: ir.Rule, indent: str) -> PyCode:
+    room = WIDTH - len(indent)
+    head = f"{rule.policy} / {rule.id}, {rule.source}" + (f" (per {rule.cite})" if rule.cite else "")
+    lines = [head, ""]
+    for text in rule.text.split("\n"):
+        lead = text[: len(text) - len(text.lstrip())]
+        lines += textwrap.wrap(text, room, initial_indent="", subsequent_indent=lead + "    ",
+                               break_long_words=False, break_on_hyphens=False) or [""]
+    doc = "\n".join((indent + l if l else "") for l in lines).lstrip() + "\n" + indent
+    return py_doc(doc)
 
 
-def rule_body(model: Model, set_idents: dict[str, PyCode], rule: CheckedRule) -> list[PyCode]:
-    return [PyCode(line) for line in RuleEmitter(model, set_idents, rule).body()]
+def write_rule(w: Writer, rule: ir.Rule, ident: PyCode, idents: dict[str, PyCode]) -> None:
+    """`def rule_<id>(ln, g):` with its docstring and body."""
+    with w.block(PyCode(f"def {ident}(ln, g):")):
+        w.line(_docstring(rule, w.indent))
+        _RuleWriter(rule, idents, w).body()
 
 
-def index_sets(rules) -> tuple[list[str], list[str], list[str]]:
-    """The code sets the runtime must index: (same day, earlier same day, sessions), sorted."""
-    same, earlier, sessions = set(), set(), set()
-    from payrule.lang.checker import walk
+def write_sources(w: Writer, sources: tuple[tuple[str, str, str], ...]) -> None:
+    with w.block(PyCode("SOURCES = (")):
+        for sid, text, _ in sources:
+            w.wrapped("", [py_literal(sid), py_literal(text)], ", ", ",", "(", ")")
+    w.line(PyCode(")"))
 
-    for r in rules:
-        for c in walk(r.cond):
-            if isinstance(c, nodes.SameDay):
-                (earlier if c.earlier else same).add(c.set.value)
-            elif isinstance(c, (nodes.SessionLimit, nodes.Spacing)):
-                sessions.add(c.set.value)
-    return sorted(same), sorted(earlier), sorted(sessions)
+
+def write_sets(w: Writer, policy: ir.Policy, idents: dict[str, PyCode]) -> None:
+    for s in policy.sets:
+        head, members, open_, close, tail = set_value(s)
+        single = open_ == "(" and len(members) == 1
+        w.wrapped(f"{idents[s.name]} = {head}", members, ", ", tail, open_, close, tuple_=single)
+
+
+def _guard(guard: SetDef | str | None, idents: dict[str, PyCode]) -> PyCode:
+    if guard is None:
+        return py_literal(None)
+    if isinstance(guard, str):
+        return py_literal(frozenset((guard,)))
+    return idents[guard.name]
+
+
+def write_rules_table(w: Writer, rules: list[tuple[ir.Rule, PyCode]], idents: dict[str, PyCode]) -> None:
+    with w.block(PyCode("RULES = (")):
+        for r, ident in rules:
+            args = [
+                PyCode(f"policy={py_literal(r.policy)}"), PyCode(f"id={py_literal(r.id)}"),
+                PyCode(f"outcome={py_literal(r.action)}"), PyCode(f"scope={py_literal(r.scope)}"),
+                PyCode(f"source={py_literal(r.source)}"), PyCode(f"fn={ident}"),
+                PyCode(f"guard={_guard(r.guard, idents)}"),
+            ]
+            w.wrapped("_rt.Rule", args, ", ", ",", "(", ")")
+    w.line(PyCode(")"))
+
+
+def write_index(w: Writer, name: str, sets: tuple[SetDef, ...], idents: dict[str, PyCode]) -> None:
+    """`NAME = {'SET': S_SET, ...}`: the sets the engine indexes for the rules that read them."""
+    items = [PyCode(f"{py_literal(s.name)}: {idents[s.name]}") for s in sets]
+    w.wrapped(f"{name} = ", items, ", ", "", "{", "}")

@@ -11,10 +11,18 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from payrule.lang import nodes
-from payrule.claims.readers import FIELD_ALIASES, LIST_FIELDS, NUMBER_FIELDS, normal
 from payrule.lang.diagnostics import Diagnostic, Severity, did_you_mean, error
 from payrule.lang.model import CheckedRule, Model, Placeholder, Segment, SetDef
 from payrule.lang.source import SourceFile, Span
+from payrule.runtime.schema import (
+    CODE_PATTERN,
+    ICD10_PATTERN,
+    LINE_FIELDS,
+    MODIFIER_PATTERN,
+    NUMBER_FIELDS,
+    normal,
+)
+from payrule.runtime.schema import LIST_FIELDS as _LIST_NAMES
 
 __all__ = ["Unit", "CheckResult", "check", "PLACEHOLDERS", "BASE_PLACEHOLDERS", "conjuncts", "walk"]
 
@@ -36,10 +44,6 @@ class CheckResult:
     def errors(self) -> list[Diagnostic]:
         return [d for d in self.diagnostics if d.severity is Severity.ERROR]
 
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
 
 # What a message may quote, by what the rule's condition says (top-level `and` items only: a fact
 # under `or` or `not` may not exist when the rule fires).
@@ -51,9 +55,10 @@ PLACEHOLDERS: dict[type, tuple[str, ...]] = {
     nodes.Spacing: ("days", "last_date", "min_days", "next_date"),
 }
 _KIND_FORM = {"codes": "code", "diagnoses": "diagnosis", "names": "name", "stems": "stem"}
-_CODE = re.compile(r"[A-Z0-9]{5}\Z")
-_MODIFIER = re.compile(r"[A-Z0-9]{2}\Z")
-_ICD10 = re.compile(r"[A-Z][0-9][0-9A-Z]([0-9A-Z]{1,4})?\Z")
+_CODE, _MODIFIER, _ICD10 = CODE_PATTERN, MODIFIER_PATTERN, ICD10_PATTERN  # the schema's, one place
+# The line's list fields and the normal form their values compare in; the words that name them.
+LIST_FIELDS: dict[str, str] = {n: LINE_FIELDS[n].form or "text" for n in _LIST_NAMES}
+FIELD_ALIASES: dict[str, str] = {a: f.name for f in LINE_FIELDS.values() for a in f.aliases}
 _STEM = re.compile(r"[^\W_]+\Z")
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 
@@ -107,16 +112,6 @@ def is_dynamic(cond: nodes.Cond) -> bool:
     return any(isinstance(c, (nodes.SessionLimit, nodes.Spacing)) or (isinstance(c, nodes.SameDay) and c.earlier) for c in walk(cond))
 
 
-def guard_of(cond: nodes.Cond) -> tuple[str, str] | None:
-    """("set", NAME) or ("code", CODE) when the condition starts with `code in NAME` / `code is CODE`."""
-    first = conjuncts(cond)[0]
-    if isinstance(first, nodes.CodeIn) and not first.negated:
-        return ("set", first.set.value)
-    if isinstance(first, nodes.CodeIs):
-        return ("code", first.code.text.upper())
-    return None
-
-
 _SOURCE_OF = {
     "matched": "`has FIELD in SET`",
     **{p: "`same day as SET`" for p in PLACEHOLDERS[nodes.SameDay]},
@@ -144,7 +139,8 @@ def split_message(text: nodes.Text, allowed: set[str], diags: list[Diagnostic], 
         name = m.group(1)
         sp = _inner_span(text, m.start(), m.end())
         if name is None:
-            diags.append(error(f"unmatched `{tok}` in a message", sp, help="write `{{` or `}}` for a literal brace"))
+            diags.append(error("PR402", f"unmatched `{tok}` in a message", sp,
+                               help="write `{{` or `}}` for a literal brace"))
             continue
         if name not in allowed:
             hint = did_you_mean(name, allowed)
@@ -154,7 +150,7 @@ def split_message(text: nodes.Text, allowed: set[str], diags: list[Diagnostic], 
                         "rule fires: only conditions joined by `and` at the top can be quoted;")
             elif name in _SOURCE_OF or name.startswith("distinct_"):
                 hint = f"`{{{name}}}` comes from {_SOURCE_OF.get(name, '`distinct FIELD ...`')}, which this rule does not have;"
-            diags.append(error(f"the message quotes `{{{name}}}`, which this rule does not provide", sp,
+            diags.append(error("PR401", f"the message quotes `{{{name}}}`, which this rule does not provide", sp,
                                help=(hint + " " if hint else "") + f"this rule can quote {listing}"))
             continue
         if buf:
@@ -188,7 +184,7 @@ class _Checker:
             pid = u.policy.id.value
             if pid in self.by_id:
                 other = self.by_id[pid].policy.id.span
-                self.diags.append(error(f"policy `{pid}` is defined twice", u.policy.id.span,
+                self.diags.append(error("PR103", f"policy `{pid}` is defined twice", u.policy.id.span,
                                         help=f"the other definition is at {other}; give each policy its own id"))
             else:
                 self.by_id[pid] = u
@@ -199,10 +195,10 @@ class _Checker:
                 name = inc.policy.value
                 if name not in self.by_id:
                     hint = did_you_mean(name, self.by_id)
-                    self.diags.append(error(f"include of unknown policy `{name}`", inc.policy.span,
+                    self.diags.append(error("PR101", f"include of unknown policy `{name}`", inc.policy.span,
                                             help=hint or "no policy file in the policy folders has this id"))
                 elif name == u.policy.id.value:
-                    self.diags.append(error(f"policy `{name}` includes itself", inc.policy.span, help="remove the include"))
+                    self.diags.append(error("PR102", f"policy `{name}` includes itself", inc.policy.span, help="remove the include"))
         for u in self.units:
             pid = u.policy.id.value
             if self.by_id.get(pid) is not u:
@@ -218,7 +214,7 @@ class _Checker:
             if name in stack:
                 if name == stack[0]:
                     cycle = " -> ".join(stack + [name])
-                    self.diags.append(error(f"include cycle: {cycle}", self._include_span(root, stack),
+                    self.diags.append(error("PR102", f"include cycle: {cycle}", self._include_span(root, stack),
                                             help="a policy cannot include itself, directly or through others"))
                 continue
             if name not in out:
@@ -238,10 +234,10 @@ class _Checker:
         for u in self.units:
             payers = u.policy.of_type(nodes.Payer)
             for p in payers[1:]:
-                self.diags.append(error("a policy names one payer", p.span, help=f"the payer is already `{payers[0].name.value}`; write one policy per payer"))
-            self._no_dupes(u, nodes.SetDecl, "set", lambda s: s.name)
-            self._no_dupes(u, nodes.Source, "source", lambda s: s.name)
-            self._no_dupes(u, nodes.Rule, "rule", lambda s: s.id)
+                self.diags.append(error("PR104", "a policy names one payer", p.span, help=f"the payer is already `{payers[0].name.value}`; write one policy per payer"))
+            self._no_dupes(u, nodes.SetDecl, "set", lambda s: s.name, "PR209")
+            self._no_dupes(u, nodes.Source, "source", lambda s: s.name, "PR404")
+            self._no_dupes(u, nodes.Rule, "rule", lambda s: s.id, "PR301")
         seen: dict[str, nodes.Payer] = {}
         for u in self.units:
             p = u.policy.payer
@@ -249,17 +245,17 @@ class _Checker:
                 continue
             key = p.name.value.strip().lower()
             if key in seen:
-                self.diags.append(error(f"two policies for payer `{key}`", p.name.span,
+                self.diags.append(error("PR105", f"two policies for payer `{key}`", p.name.span,
                                         help=f"the other is at {seen[key].name.span}; a claim must select exactly one policy"))
             else:
                 seen[key] = p
 
-    def _no_dupes(self, u: Unit, kind: type, what: str, key: Callable) -> None:
+    def _no_dupes(self, u: Unit, kind: type, what: str, key: Callable, code: str) -> None:
         seen: dict[str, nodes.Ident] = {}
         for s in u.policy.of_type(kind):
             ident = key(s)
             if ident.value in seen:
-                self.diags.append(error(f"{what} `{ident.value}` is defined twice", ident.span,
+                self.diags.append(error(code, f"{what} `{ident.value}` is defined twice", ident.span,
                                         help=f"the first is on line {seen[ident.value].span.line}; rename one of them"))
             else:
                 seen[ident.value] = ident
@@ -276,17 +272,17 @@ class _Checker:
     def _member(self, kind: str, v: nodes.Value) -> None:
         t = v.text.strip()
         if kind == "codes" and not _CODE.match(t.upper()):
-            self.diags.append(error(f"malformed code `{v.text}`", v.span, help="a procedure code has 5 letters or digits, e.g. `12345`, `A1234`, `1234A`"))
+            self.diags.append(error("PR203", f"malformed code `{v.text}`", v.span, help="a procedure code has 5 letters or digits, e.g. `12345`, `A1234`, `1234A`"))
         elif kind == "diagnoses" and not _ICD10.match(normal("diagnosis", t)):
-            self.diags.append(error(f"malformed diagnosis code `{v.text}`", v.span, help="an ICD-10-CM code is a letter, two digits and up to four more characters, e.g. `M79.1`"))
+            self.diags.append(error("PR204", f"malformed diagnosis code `{v.text}`", v.span, help="an ICD-10-CM code is a letter, two digits and up to four more characters, e.g. `M79.1`"))
         elif kind == "stems" and not _STEM.match(t):
-            self.diags.append(error(f"a stem is one word, not `{v.text}`", v.span, help="list each word as its own stem; a value matches when any of its words starts with a stem"))
+            self.diags.append(error("PR206", f"a stem is one word, not `{v.text}`", v.span, help="list each word as its own stem; a value matches when any of its words starts with a stem"))
         elif kind == "names" and not t:
-            self.diags.append(error("a name cannot be blank", v.span))
+            self.diags.append(error("PR206", "a name cannot be blank", v.span, help="write the name between the quotes, or remove the empty string"))
 
     def _range(self, s: nodes.SetDecl, r: nodes.Range) -> None:
         if s.kind != "codes":
-            self.diags.append(error(f"ranges are for code sets, not `{s.kind}`", r.span, help="list the values one by one"))
+            self.diags.append(error("PR207", f"ranges are for code sets, not `{s.kind}`", r.span, help="list the values one by one"))
             return
         self._member("codes", r.lo)
         self._member("codes", r.hi)
@@ -295,10 +291,10 @@ class _Checker:
             return
         shape = lambda c: "".join("9" if ch.isdigit() else "A" for ch in c)  # noqa: E731
         if shape(lo) != shape(hi):
-            self.diags.append(error(f"the bounds of `{r.lo.text}..{r.hi.text}` have different shapes", r.span,
+            self.diags.append(error("PR207", f"the bounds of `{r.lo.text}..{r.hi.text}` have different shapes", r.span,
                                     help="both bounds need letters and digits in the same places, e.g. `J0000..J9999`"))
         elif lo > hi:
-            self.diags.append(error(f"range `{r.lo.text}..{r.hi.text}` is upside down", r.span, help=f"write `{r.hi.text}..{r.lo.text}`"))
+            self.diags.append(error("PR208", f"range `{r.lo.text}..{r.hi.text}` is upside down", r.span, help=f"write `{r.hi.text}..{r.lo.text}`"))
 
     def scope(self, pid: str) -> tuple[dict[str, tuple[nodes.SetDecl, str]], dict[str, tuple[nodes.Source, str]]]:
         sets: dict[str, tuple[nodes.SetDecl, str]] = {}
@@ -318,10 +314,10 @@ class _Checker:
                 their_rules = {r.id.value for r in other.rules}
                 for s in unit.policy.of_type(nodes.SetDecl):
                     if s.name.value in theirs:
-                        self.diags.append(error(f"set `{s.name.value}` is already defined by included policy `{name}`", s.name.span, help="use that set, or give this one another name"))
+                        self.diags.append(error("PR209", f"set `{s.name.value}` is already defined by included policy `{name}`", s.name.span, help="use that set, or give this one another name"))
                 for r in unit.policy.rules:
                     if r.id.value in their_rules:
-                        self.diags.append(error(f"rule `{r.id.value}` is already defined by included policy `{name}`", r.id.span, help="give this rule another id"))
+                        self.diags.append(error("PR301", f"rule `{r.id.value}` is already defined by included policy `{name}`", r.id.span, help="give this rule another id"))
 
     def pass_references(self) -> None:
         for pid, unit in self.by_id.items():
@@ -329,7 +325,7 @@ class _Checker:
             for rule in unit.policy.rules:
                 if rule.cite is not None and rule.cite.value not in sources:
                     hint = did_you_mean(rule.cite.value, sources)
-                    self.diags.append(error(f"unknown source `{rule.cite.value}`", rule.cite.span,
+                    self.diags.append(error("PR403", f"unknown source `{rule.cite.value}`", rule.cite.span,
                                             help=hint or "declare it with `source NAME \"...\"`"))
                 for c in walk(rule.cond):
                     self._refs(c, sets)
@@ -339,12 +335,12 @@ class _Checker:
         if found is None:
             hint = did_you_mean(ident.value, sets)
             what = {"codes": "code set", "diagnoses": "diagnosis set", "stems": "stem set", "names": "name set"}.get(want or "", "set")
-            self.diags.append(error(f"unknown {what} `{ident.value}`", ident.span,
+            self.diags.append(error("PR201", f"unknown {what} `{ident.value}`", ident.span,
                                     help=hint or f"declare it, e.g. `{want or 'codes'} {ident.value} = ...`"))
             return None
         decl = found[0]
         if want is not None and decl.kind != want:
-            self.diags.append(error(f"`{ident.value}` is a `{decl.kind}` set, not a `{want}` set", ident.span,
+            self.diags.append(error("PR202", f"`{ident.value}` is a `{decl.kind}` set, not a `{want}` set", ident.span,
                                     help=f"this condition needs a set declared with `{want}`"))
         return decl
 
@@ -355,9 +351,9 @@ class _Checker:
             hint = did_you_mean(ident.value, pool)
             kinds = "list field (" + ", ".join(sorted(LIST_FIELDS)) + ")" if want == "list" else "number field (" + ", ".join(NUMBER_FIELDS) + ")"
             if want == "number" and name in LIST_FIELDS:
-                self.diags.append(error(f"`{ident.value}` is a list; compare how many distinct values it has", ident.span, help=f"write `distinct {ident.value} ...`"))
+                self.diags.append(error("PR302", f"`{ident.value}` is a list; compare how many distinct values it has", ident.span, help=f"write `distinct {ident.value} ...`"))
             else:
-                self.diags.append(error(f"unknown {kinds.split(' (')[0]} `{ident.value}`", ident.span, help=hint or f"a claim line's {kinds}"))
+                self.diags.append(error("PR302", f"unknown {kinds.split(' (')[0]} `{ident.value}`", ident.span, help=hint or f"a claim line's {kinds}"))
             return None
         return name
 
@@ -366,7 +362,7 @@ class _Checker:
             self._set(c.set, sets, "codes")
         elif isinstance(c, nodes.CodeIs):
             if not _CODE.match(c.code.text.upper()):
-                self.diags.append(error(f"malformed code `{c.code.text}`", c.code.span, help="a procedure code has 5 letters or digits, e.g. `12345`"))
+                self.diags.append(error("PR203", f"malformed code `{c.code.text}`", c.code.span, help="a procedure code has 5 letters or digits, e.g. `12345`"))
         elif isinstance(c, nodes.Has):
             fname = self._field(c.field, "list")
             if c.set is not None:
@@ -375,16 +371,17 @@ class _Checker:
                     form = _KIND_FORM[decl.kind]
                     if form not in ("stem", LIST_FIELDS[fname]):
                         good = sorted(k for k, f in _KIND_FORM.items() if f == LIST_FIELDS[fname]) + ["stems"]
-                        self.diags.append(error(f"a `{decl.kind}` set cannot match `{c.field.value}`", c.set.span,
+                        self.diags.append(error("PR202", f"a `{decl.kind}` set cannot match `{c.field.value}`",
+                                                c.set.span,
                                                 help=f"`{fname}` values match " + " or ".join(f"`{g}`" for g in good) + " sets"))
             if c.value is not None and fname == "modifiers" and not _MODIFIER.match(c.value.text.strip().upper()):
-                self.diags.append(error(f"malformed modifier `{c.value.text}`", c.value.span, help="a modifier is two letters or digits, e.g. `25`, `59`, `LT`"))
+                self.diags.append(error("PR205", f"malformed modifier `{c.value.text}`", c.value.span, help="a modifier is two letters or digits, e.g. `25`, `59`, `LT`"))
             if c.value is not None and fname == "diagnoses" and not _ICD10.match(normal("diagnosis", c.value.text)):
-                self.diags.append(error(f"malformed diagnosis code `{c.value.text}`", c.value.span, help="e.g. `M79.1`"))
+                self.diags.append(error("PR204", f"malformed diagnosis code `{c.value.text}`", c.value.span, help="e.g. `M79.1`"))
         elif isinstance(c, nodes.Compare):
             self._field(c.field, "list" if c.distinct else "number")
             if c.op == "<" and c.value.value == 0 or (c.distinct is False and c.op == "<" and c.value.value <= 1):
-                self.diags.append(error(f"`{c.field.value} {c.op} {c.value.value}` can never be true", c.span,
+                self.diags.append(error("PR303", f"`{c.field.value} {c.op} {c.value.value}` can never be true", c.span,
                                         help="a count is never below 0, and units are at least 1"))
         elif isinstance(c, nodes.SameDay):
             self._set(c.set, sets, "codes")
@@ -400,20 +397,21 @@ class _Checker:
                 for c in walk(rule.cond):
                     if isinstance(c, nodes.SessionLimit):
                         if c.count.value == 0:
-                            self.diags.append(error("a limit of `more than 0` sessions denies every session", c.count.span,
+                            self.diags.append(error("PR304", "a limit of `more than 0` sessions denies every session", c.count.span,
                                                     help=f"to refuse every line in the set, drop the limit: `code in {c.set.value}`"))
                         if c.window.size is not None and c.window.size.value == 0:
-                            self.diags.append(error(f"a window of 0 {c.window.unit} holds no earlier session", c.window.size.span,
+                            self.diags.append(error("PR304", f"a window of 0 {c.window.unit} holds no earlier session", c.window.size.span,
                                                     help="use a window of at least 1"))
                     elif isinstance(c, nodes.Spacing) and c.days.value <= 1:
-                        self.diags.append(error(f"`less than {c.days.value} days` can never be true", c.days.span,
+                        self.diags.append(error("PR304", f"`less than {c.days.value} days` can never be true",
+                                                c.days.span,
                                                 help="earlier sessions are always at least 1 day before; use 2 or more days"))
 
     def pass_scopes(self) -> None:
         for unit in self.by_id.values():
             for rule in unit.policy.rules:
                 if rule.scope == "claim" and is_dynamic(rule.cond):
-                    self.diags.append(error(f"rule `{rule.id.value}` denies the whole claim on a fact about other claims' decisions",
+                    self.diags.append(error("PR305", f"rule `{rule.id.value}` denies the whole claim on a fact about other claims' decisions",
                                             rule.id.span,
                                             help="a `claim` rule may use the claim's own lines and same-day lines only; use `line` for limits and `earlier`"))
 
@@ -498,10 +496,7 @@ class _Checker:
             text=_dedent(text),
             cite=cite,
             citation=sources[cite][0].text.value if cite in sources else None,
-            dynamic=is_dynamic(rule.cond),
-            guard=guard_of(rule.cond),
             span=sp,
-            node=rule,
         )
 
 

@@ -1,39 +1,63 @@
-"""Diagnostics: a value (what went wrong, where, how to fix it) and a pure renderer.
+"""Diagnostics: a value (its code, what went wrong, where, how to fix it) and pure renderers.
 
-    policies/x.policy:12:9: error: unknown code set `TPl`
+    policies/x.policy:12:9: error[PR201]: unknown code set `TPl`
        12 |     deny line when code in TPl
           |                            ^^^
        = help: did you mean `TPI`?
+
+Every diagnostic is made from a code of the catalog (payrule.lang.codes), which gives its severity;
+`as_json()` is the same finding as a JSON object (`payrule lint --format json`).
 """
 from __future__ import annotations
 
 import difflib
+import json
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Iterable, Sequence
 
+from payrule.lang.codes import Severity, lookup
 from payrule.lang.source import SourceFile, Span
 
-
-class Severity(str, Enum):
-    ERROR = "error"
-    WARNING = "warning"
+__all__ = ["Severity", "Diagnostic", "DiagnosticError", "error", "warning", "did_you_mean", "one_line",
+           "render", "render_all", "render_json", "summary"]
 
 
 @dataclass(frozen=True, slots=True)
 class Diagnostic:
-    """One finding. `message` is one lowercase sentence with user text in backticks; the fix goes in `help`."""
+    """One finding. `code` is a catalog code (PR201), which gives the severity; `message` is one lowercase
+    sentence with user text in backticks; the fix goes in `help`."""
 
-    severity: Severity
+    code: str
     message: str
     span: Span
     help: str | None = None
-    code: str | None = None
     notes: tuple[str, ...] = field(default=())
 
+    def __post_init__(self) -> None:
+        lookup(self.code)  # ValueError for a code the catalog does not have
+
     @property
-    def sort_key(self) -> tuple:
+    def severity(self) -> Severity:
+        return lookup(self.code).severity
+
+    @property
+    def sort_key(self) -> tuple[str, int, int, str]:
         return (self.span.path, self.span.line, self.span.col, self.message)
+
+    def as_json(self) -> dict[str, str | int | None]:
+        """The finding as a JSON object: code, severity, message, help (or null) and where it is."""
+        sp = self.span
+        return {
+            "code": self.code,
+            "severity": self.severity.value,
+            "message": self.message,
+            "help": self.help,
+            "path": sp.path,
+            "line": sp.line,
+            "col": sp.col,
+            "end_line": sp.end_line,
+            "end_col": sp.end_col,
+        }
 
 
 class DiagnosticError(Exception):
@@ -52,12 +76,22 @@ def one_line(text: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
-def error(message: str, span: Span, help: str | None = None, code: str | None = None) -> Diagnostic:
-    return Diagnostic(Severity.ERROR, one_line(message), span, one_line(help) if help else help, code)
+def _make(severity: Severity, code: str, message: str, span: Span, help: str | None) -> Diagnostic:
+    entry = lookup(code)
+    if entry.severity is not severity:
+        want = entry.severity.value
+        raise ValueError(f"{code} has severity {want} in the catalog: call {want}(), not {severity.value}()")
+    return Diagnostic(code, one_line(message), span, one_line(help) if help else help)
 
 
-def warning(message: str, span: Span, help: str | None = None, code: str | None = None) -> Diagnostic:
-    return Diagnostic(Severity.WARNING, one_line(message), span, one_line(help) if help else help, code)
+def error(code: str, message: str, span: Span, help: str | None = None) -> Diagnostic:
+    """An error with its catalog code (PR201); ValueError when the catalog says the code is a warning."""
+    return _make(Severity.ERROR, code, message, span, help)
+
+
+def warning(code: str, message: str, span: Span, help: str | None = None) -> Diagnostic:
+    """A warning with its catalog code (PR210); ValueError when the catalog says the code is an error."""
+    return _make(Severity.WARNING, code, message, span, help)
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
@@ -73,8 +107,7 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
 def render(diag: Diagnostic, source: SourceFile | None) -> str:
     """The diagnostic as text: location, message, the source line, a caret under the span, help."""
     sp = diag.span
-    tag = diag.severity.value + (f"[{diag.code}]" if diag.code else "")
-    out = [f"{sp.path}:{sp.line}:{sp.col}: {tag}: {diag.message}"]
+    out = [f"{sp.path}:{sp.line}:{sp.col}: {diag.severity.value}[{diag.code}]: {diag.message}"]
     text = source.line_text(sp.line) if source is not None else ""
     if text:
         num = str(sp.line)
@@ -102,6 +135,15 @@ def render_all(diags: Sequence[Diagnostic], sources: dict[str, SourceFile]) -> s
     warnings = len(ordered) - errors
     parts.append(summary(errors, warnings))
     return "\n".join(parts)
+
+
+def render_json(diags: Sequence[Diagnostic]) -> str:
+    """Every diagnostic sorted by file, line and column, as one JSON array of `as_json()` objects, one
+    object a line (ASCII: other characters are escaped)."""
+    ordered = sorted(diags, key=lambda d: d.sort_key)
+    if not ordered:
+        return "[]"
+    return "[\n" + ",\n".join("  " + json.dumps(d.as_json()) for d in ordered) + "\n]"
 
 
 def summary(errors: int, warnings: int) -> str:

@@ -40,10 +40,7 @@ class CheckedRule:
     text: str  # the rule as written
     cite: str | None  # the source id it cites
     citation: str | None  # that source's text
-    dynamic: bool  # reads decisions already made (limits, `earlier`)
-    guard: tuple[str, str] | None  # ("set", NAME) / ("code", CODE): what its condition starts with
     span: Span = field(compare=False, repr=False)
-    node: nodes.Rule | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

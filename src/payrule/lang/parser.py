@@ -57,6 +57,7 @@ def _syntax_diagnostic(source: SourceFile, exc: UnexpectedInput):
         if tok.type == "$END":
             line, col = _end_position(source)
             return error(
+                "PR001",
                 "unexpected end of file",
                 source.span(line, col),
                 help=f"expected {expected_words(expected)}",
@@ -81,11 +82,11 @@ def _syntax_diagnostic(source: SourceFile, exc: UnexpectedInput):
             guess = did_you_mean(str(prev), starts)
             if guess:
                 pw = max(1, len(str(prev)))
-                return error(f"unknown condition `{prev}`", source.span(prev.line, prev.column, prev.line, prev.column + pw), help=guess)
+                return error("PR001", f"unknown condition `{prev}`", source.span(prev.line, prev.column, prev.line, prev.column + pw), help=guess)
             help_ = f"`{prev}` is read as a field compared with a number, e.g. `units > 1`: expected a comparison"
         elif expected == {"STRING"} and prev is not None and prev.type == "NAME" and _is_policy_header(exc):
             what, help_ = "the policy needs a title", 'write it after the id: `policy ID "Title"`'
-        return error(what, span, help=help_)
+        return error("PR001", what, span, help=help_)
     if isinstance(exc, UnexpectedCharacters):
         line, col = exc.line, exc.column
         text = source.line_text(line)
@@ -93,18 +94,19 @@ def _syntax_diagnostic(source: SourceFile, exc: UnexpectedInput):
         span = source.span(line, col)
         if ch == '"':
             return error(
+                "PR002",
                 "unclosed string",
                 source.span(line, col, line, len(text) + 1),
                 help='close the string with `"` on the same line; write `\\"` for a quote inside it',
             )
         if ch == "'":
-            return error("strings use double quotes", span, help="write \"...\" instead of '...'")
+            return error("PR003", "strings use double quotes", span, help="write \"...\" instead of '...'")
         allowed = set(exc.allowed or ())
         shown = ch if ch.strip() else repr(ch)
-        return error(f"unexpected character `{shown}`", span, help=f"expected {expected_words(allowed)}")
+        return error("PR001", f"unexpected character `{shown}`", span, help=f"expected {expected_words(allowed)}")
     if isinstance(exc, UnexpectedEOF):  # pragma: no cover - LALR reports $END as UnexpectedToken
         line, col = _end_position(source)
-        return error("unexpected end of file", source.span(line, col), help=f"expected {expected_words(set(exc.expected))}")
+        return error("PR001", "unexpected end of file", source.span(line, col), help=f"expected {expected_words(set(exc.expected))}")
     raise exc  # pragma: no cover
 
 
@@ -146,11 +148,11 @@ def decode_string(raw: str, span: Span | None = None) -> str:
     """Decode the text between the quotes: `\\"`, `\\\\`, `\\n`, `\\t` and `\\uXXXX` (a surrogate pair of
     `\\uXXXX` escapes is one character; a lone surrogate is an error)."""
 
-    def fail(m: re.Match, message: str, help_: str):
+    def fail(m: re.Match, code: str, message: str, help_: str):
         if span is None:
             raise ValueError(message)
         col = span.col + 1 + m.start()
-        raise DiagnosticError([error(message, Span(span.path, span.line, col, span.line, col + len(m.group(0))), help=help_)])
+        raise DiagnosticError([error(code, message, Span(span.path, span.line, col, span.line, col + len(m.group(0))), help=help_)])
 
     out: list[str] = []
     pos = 0
@@ -171,30 +173,26 @@ def decode_string(raw: str, span: Span | None = None) -> str:
                 continue
             if pending_high is not None or 0xD800 <= cp <= 0xDFFF:
                 bad = pending_high or m
-                fail(bad, f"lone surrogate escape `{bad.group(0)}` in a string",
+                fail(bad, "PR006", f"lone surrogate escape `{bad.group(0)}` in a string",
                      "a \\uD800-\\uDFFF escape must be half of a pair (high then low), or write the character itself")
             out.append(chr(cp))
             continue
         if pending_high is not None:
-            fail(pending_high, f"lone surrogate escape `{pending_high.group(0)}` in a string",
+            fail(pending_high, "PR006", f"lone surrogate escape `{pending_high.group(0)}` in a string",
                  "a \\uD800-\\uDFFF escape must be half of a pair (high then low), or write the character itself")
         if esc in _ESCAPES:
             out.append(_ESCAPES[esc])
             continue
-        fail(m, f"unknown escape `\\{esc}` in a string",
+        fail(m, "PR004", f"unknown escape `\\{esc}` in a string",
              'write `\\\\` for a backslash; the escapes are \\" \\\\ \\n \\t and \\uXXXX')
     if pending_high is not None:
-        fail(pending_high, f"lone surrogate escape `{pending_high.group(0)}` in a string",
+        fail(pending_high, "PR006", f"lone surrogate escape `{pending_high.group(0)}` in a string",
              "a \\uD800-\\uDFFF escape must be half of a pair (high then low), or write the character itself")
     out.append(raw[pos:])
     return "".join(out)
 
 
 # ---- tree -> AST -------------------------------------------------------------------------------
-
-
-def _keywords(children):
-    return [c for c in children if not (isinstance(c, Token) and c.type not in ("NAME", "CODE", "INT", "STRING", "CMP", "SET_KIND", "ACTION", "SCOPE"))]
 
 
 @v_args(meta=True)
@@ -271,7 +269,7 @@ class _ToAst(Transformer):
                 message = extra
             elif isinstance(extra, nodes.Ident):
                 cite = extra
-        return nodes.Rule(rid, action, scope, cond, message, cite, self._span(meta))  # type: ignore[arg-type]
+        return nodes.Rule(rid, action, scope, cond, message, cite, span=self._span(meta))  # type: ignore[arg-type]
 
     def message(self, meta, children):
         return self._text(children[1])
@@ -314,7 +312,7 @@ class _ToAst(Transformer):
                 value = nodes.Value(str(tok), False, self._tspan(tok))
         elif len(children) == 4:
             set_ = self._ident(children[3])
-        return nodes.Has(field, negated, value, set_, self._span(meta))
+        return nodes.Has(field, negated, value, set_, span=self._span(meta))
 
     def has(self, meta, children):
         return self._has(meta, children, False)
@@ -352,7 +350,7 @@ class _ToAst(Transformer):
     def session_limit(self, meta, children):
         count = self._num(children[2])
         set_ = self._ident(children[3])
-        return nodes.SessionLimit(count, set_, children[5], self._span(meta))
+        return nodes.SessionLimit(count, set_, children[5], span=self._span(meta))
 
     def window(self, meta, children):
         unit = str(children[2].children[0]) if isinstance(children[2], Tree) else str(children[2])
@@ -366,4 +364,4 @@ class _ToAst(Transformer):
         return nodes.Window("calendar year", None, self._span(meta))
 
     def spacing(self, meta, children):
-        return nodes.Spacing(self._num(children[2]), self._ident(children[7]), self._span(meta))
+        return nodes.Spacing(self._num(children[2]), self._ident(children[7]), span=self._span(meta))

@@ -14,7 +14,7 @@ from payrule.claims.readers import ClaimError
 from payrule.run.loaded import Checker
 from payrule.runtime import DENY, RANK, Claim, Group, Line
 
-__all__ = ["decide", "decision_json", "render_jsonl", "Decided"]
+__all__ = ["decide", "decide_group", "claim_decision", "history_by_group", "decision_json", "render_jsonl", "Decided"]
 
 _BY_RANK = {v: k for k, v in RANK.items()}
 
@@ -47,10 +47,10 @@ def decide(checkers: dict[str, Checker], records: Sequence[Claim | ClaimError], 
     past = history_by_group(checkers, history)
     total = len(groups)
     for n, (key, claims) in enumerate(groups.items(), 1):
-        _decide_group(checkers[key[0]], claims, past.get(key, ()))
+        decide_group(checkers[key[0]], claims, past.get(key, ()))
         if progress is not None and not n & 4095:
             progress(n, total)
-    return [Decided(r, _claim_decision(r)) if isinstance(r, Claim) else r for r in out]
+    return [Decided(r, claim_decision(r)) if isinstance(r, Claim) else r for r in out]
 
 
 def history_by_group(checkers: dict[str, Checker], history: Iterable[Claim]) -> dict[tuple[str, str], list[Line]]:
@@ -65,7 +65,8 @@ def history_by_group(checkers: dict[str, Checker], history: Iterable[Claim]) -> 
     return past
 
 
-def _claim_decision(claim: Claim) -> str:
+def claim_decision(claim: Claim) -> str:
+    """A decided claim's decision: deny if any line is denied, else review if any is held, else approve."""
     decision = "approve"
     for ln in claim.lines:
         if ln.decision == DENY:
@@ -75,7 +76,9 @@ def _claim_decision(claim: Claim) -> str:
     return decision
 
 
-def _decide_group(checker: Checker, claims: list[Claim], history: Sequence[Line]) -> None:
+def decide_group(checker: Checker, claims: list[Claim], history: Sequence[Line]) -> None:
+    """Decide every line of one (payer, patient) group: `claims` in input order, `history` the group's
+    history lines in service order (`history_by_group`). Sets each line's `decision` and `reasons`."""
     if len(claims) == 1:
         lines = sorted(claims[0].lines, key=lambda ln: (ln.date, ln.no))
     else:
@@ -158,22 +161,19 @@ def decision_json(d: Decided | ClaimError) -> dict:
     }
 
 
-_REASON_PARTS: dict = {}
-
-
-def _reason_parts(rule) -> tuple[str, str]:
-    parts = _REASON_PARTS.get(rule)
+def _reason_parts(rule, memo: dict) -> tuple[str, str]:
+    parts = memo.get(rule)
     if parts is None:
         head = f'{{"policy": {_enc(rule.policy)}, "rule": {_enc(rule.id)}, "outcome": {_enc(rule.outcome)}, "message": '
-        parts = _REASON_PARTS[rule] = (head, f', "source": {_enc(rule.source)}}}')
+        parts = memo[rule] = (head, f', "source": {_enc(rule.source)}}}')
     return parts
 
 
-def _line_text(ln: Line) -> str:
+def _line_text(ln: Line, memo: dict) -> str:
     if ln.reasons:
         rs = []
         for rule, msg in ln.reasons:
-            head, tail = _reason_parts(rule)
+            head, tail = _reason_parts(rule, memo)
             rs.append(head + _enc(msg) + tail)
         reasons = "[" + ", ".join(rs) + "]"
     else:
@@ -181,14 +181,17 @@ def _line_text(ln: Line) -> str:
     return f'{{"line": {ln.no}, "code": {_enc(ln.code_raw)}, "decision": "{ln.decision}", "reasons": {reasons}}}'
 
 
-def render_jsonl(decided: Iterable[Decided | ClaimError]) -> Iterator[str]:
+def render_jsonl(decided: Iterable[Decided | ClaimError], memo: dict | None = None) -> Iterator[str]:
     """Each output object as one JSON line (with its newline), byte for byte what
-    `json.dumps(decision_json(d), ensure_ascii=False)` gives, without building the dicts."""
+    `json.dumps(decision_json(d), ensure_ascii=False)` gives, without building the dicts. `memo` holds
+    each rule's rendered parts: a caller that renders one claim at a time keeps one dict for its run
+    (a new one per call when not given)."""
+    memo = {} if memo is None else memo
     for d in decided:
         if isinstance(d, ClaimError):
             cid = "null" if d.claim_id is None else _enc(d.claim_id)
             yield f'{{"claim_id": {cid}, "error": {_enc(d.error)}, "input_line": {d.input_line}}}\n'
             continue
         c = d.claim
-        lines = ", ".join([_line_text(ln) for ln in c.lines])
+        lines = ", ".join([_line_text(ln, memo) for ln in c.lines])
         yield f'{{"claim_id": {_enc(c.claim_id)}, "decision": "{d.decision}", "lines": [{lines}]}}\n'

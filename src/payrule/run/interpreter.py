@@ -1,9 +1,11 @@
-"""A reference interpreter: decides claims by walking the checked model's rule conditions directly.
+"""A reference interpreter: decides claims by walking the lowered rule conditions directly.
 
 It exists to be compared with the compiled checkers (tests/test_differential.py) and to explain a
-decision (`payrule why`). It shares nothing with the generated-code path (emit, compiler, runtime,
-engine, loader) except the claims reader's Claim and Line objects, which it only reads. Everything else
-is re-derived here from the contract:
+decision (`payrule why`). It walks the lowered IR (`payrule.lang.ir`), as codegen does, and takes the
+claim format (fields, normal forms, code ranges) from the schema (`payrule.runtime.schema`); it shares
+nothing else with the generated-code path (emit, compiler, runtime, engine, loader) except the claims
+reader's Claim and Line objects, which it only reads. Everything else is re-derived here from the
+contract:
 
 - section 3: history per patient and payer, decision order (date, input order, line number), what a
   session is, which sessions count (earlier days only, lines not denied, history as paid), the
@@ -17,20 +19,21 @@ It is written to be obviously right, not fast: sets are searched one value at a 
 condition looks at are found by scanning every line of the patient, and the next eligible date is
 found by trying one day after another.
 
-    decisions = interpret(models_by_payer(policy_set.models), records, history)   # contract objects
-    trace = trace_claim(models_by_payer(policy_set.models), records, history, "C-4")  # for `why`
+    decisions = interpret(models_by_payer(policy_set.policies), records, history)   # contract objects
+    trace = trace_claim(models_by_payer(policy_set.policies), records, history, "C-4")  # for `why`
 """
 from __future__ import annotations
 
 import calendar
-import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Iterable, Sequence
 
-from payrule.lang import nodes
 from payrule.claims.readers import ClaimError
-from payrule.lang.model import CheckedRule, Model, Placeholder, SetDef
+from payrule.lang import ir
+from payrule.lang.ir import Placeholder, SetDef
+from payrule.lang.printer import print_cond
+from payrule.runtime.schema import LINE_FIELDS, LIST_FIELDS, in_code_range, normal
 
 __all__ = [
     "Check",
@@ -48,39 +51,17 @@ __all__ = [
 APPROVE, REVIEW, DENY = "approve", "review", "deny"
 STRENGTH = {APPROVE: 0, REVIEW: 1, DENY: 2}
 
-# ---- the claim format, from contract sections 1 and 5 ---------------------------------------------
-
-# What a policy's field word names: singular and plural both name the claim's list field.
-FIELD_OF_WORD = {
-    "modifier": "modifiers", "modifiers": "modifiers",
-    "diagnosis": "diagnoses", "diagnoses": "diagnoses",
-    "muscle": "muscles", "muscles": "muscles",
-    "substance": "substances", "substances": "substances",
-}
-LIST_FIELD_NAMES = ("modifiers", "diagnoses", "muscles", "substances")
+# ---- the claim format: the schema's normal forms ---------------------------------------------------
 
 
 def normal_code(text: str) -> str:
     """Codes and modifiers compare case-insensitively (trimmed, upper-cased)."""
-    return text.strip().upper()
-
-
-def normal_diagnosis(text: str) -> str:
-    """Diagnoses compare with dots and surrounding spaces removed, upper-cased."""
-    return text.strip().replace(".", "").upper()
-
-
-def normal_name(text: str) -> str:
-    """Names compare trimmed, case-folded, with runs of white space collapsed to one space."""
-    return re.sub(r"\s+", " ", text.strip()).casefold()
+    return normal("code", text)
 
 
 def normal_form(field_name: str, text: str) -> str:
-    if field_name == "modifiers":
-        return normal_code(text)
-    if field_name == "diagnoses":
-        return normal_diagnosis(text)
-    return normal_name(text)
+    """A value of a line field in the field's normal form."""
+    return normal(LINE_FIELDS[field_name].form or "text", text)
 
 
 def words(text: str) -> list[str]:
@@ -98,18 +79,6 @@ def words(text: str) -> list[str]:
     return out
 
 
-def code_shape(code: str) -> str:
-    """`J3301` -> `ADDDD`: where a code has letters and where digits."""
-    return "".join("D" if ch.isdigit() else "A" for ch in code)
-
-
-def code_in_range(code: str, lo: str, hi: str) -> bool:
-    """A range holds the codes of its bounds' shape from lo to hi, inclusive."""
-    if len(code) != len(lo) or code_shape(code) != code_shape(lo):
-        return False
-    return lo <= code <= hi
-
-
 def set_holds_code(s: SetDef, code: str) -> bool:
     """Whether a code set holds a code (or a modifier: code sets match modifiers exactly)."""
     code = normal_code(code)
@@ -117,7 +86,7 @@ def set_holds_code(s: SetDef, code: str) -> bool:
         if normal_code(member) == code:
             return True
     for lo, hi in s.ranges:
-        if code_in_range(code, normal_code(lo), normal_code(hi)):
+        if in_code_range(code, normal_code(lo), normal_code(hi)):
             return True
     return False
 
@@ -136,7 +105,7 @@ def months_before(d: date, months: int) -> date:
     return date(year, month, min(d.day, last_day))
 
 
-def in_window(p: date, d: date, window: nodes.Window) -> bool:
+def in_window(p: date, d: date, window: ir.Window) -> bool:
     """Whether an earlier session on day `p` counts for a line on day `d` (p < d is required)."""
     if not p < d:
         return False
@@ -144,25 +113,25 @@ def in_window(p: date, d: date, window: nodes.Window) -> bool:
         return p.year == d.year
     assert window.size is not None
     if window.unit == "days":
-        return p > d - timedelta(days=window.size.value)
-    return p > months_before(d, window.size.value)
+        return p > d - timedelta(days=window.size)
+    return p > months_before(d, window.size)
 
 
-def window_first_day(d: date, window: nodes.Window) -> date:
+def window_first_day(d: date, window: ir.Window) -> date:
     """The earliest day whose session counts for a line on day `d`."""
     if window.unit == "calendar year":
         return date(d.year, 1, 1)
     assert window.size is not None
     if window.unit == "days":
-        return d - timedelta(days=window.size.value) + timedelta(days=1)
-    return months_before(d, window.size.value) + timedelta(days=1)
+        return d - timedelta(days=window.size) + timedelta(days=1)
+    return months_before(d, window.size) + timedelta(days=1)
 
 
-def window_words(window: nodes.Window) -> str:
+def window_words(window: ir.Window) -> str:
     if window.unit == "calendar year":
         return "the calendar year"
     assert window.size is not None
-    n = window.size.value
+    n = window.size
     return f"{n} {window.unit if n != 1 else window.unit[:-1]}"
 
 
@@ -198,12 +167,12 @@ class Service:
     from_history: bool
     order: int  # the claim's position in its input
     decision: str | None = None
-    reasons: list[tuple[CheckedRule, str]] = field(default_factory=list)
+    reasons: list[tuple[ir.Rule, str]] = field(default_factory=list)
 
     @classmethod
     def read(cls, claim, line, from_history: bool) -> "Service":
         values: dict[str, list[tuple[str, str]]] = {}
-        for name in LIST_FIELD_NAMES:
+        for name in LIST_FIELDS:
             kept = []
             for written in line.raw.get(name, ()):
                 n = normal_form(name, written)
@@ -249,7 +218,7 @@ class Check:
     """One condition evaluated on one line: whether it held, the facts it used (in words, for `why`),
     the message placeholders it provides, and its sub-conditions."""
 
-    cond: nodes.Cond
+    cond: ir.Cond
     held: bool
     facts: list[str] = field(default_factory=list)
     provides: dict[str, str] = field(default_factory=dict)
@@ -257,14 +226,14 @@ class Check:
 
     @property
     def text(self) -> str:
-        return describe(self.cond)
+        return print_cond(self.cond)
 
 
 class Patient:
     """Everything the rules of one payer's policy see for one patient: the history lines, every claim
     line, and the decisions made so far."""
 
-    def __init__(self, model: Model, claims: list, history_claims: list):
+    def __init__(self, model: ir.Policy, claims: list, history_claims: list):
         self.model = model
         self.claims = claims
         self.history = [Service.read(c, ln, True) for c in history_claims for ln in c.lines]
@@ -273,72 +242,66 @@ class Patient:
         self.services.sort(key=Service.sort_key)
         self.decided: list[Service] = []
 
-    def the_set(self, name: str) -> SetDef:
-        for s in self.model.sets:
-            if s.name == name:
-                return s
-        raise KeyError(name)
-
-    def in_code_set(self, svc: Service, set_name: str) -> bool:
-        return set_holds_code(self.the_set(set_name), svc.code)
+    def in_code_set(self, svc: Service, s: SetDef) -> bool:
+        return set_holds_code(s, svc.code)
 
     # What counts as a session of a code set before day d: history lines, and claim lines already
     # decided and not denied. (Every line of an earlier day is decided before a line of day d.)
-    def session_days(self, set_name: str, before: date) -> dict[date, list[Service]]:
+    def session_days(self, s: SetDef, before: date) -> dict[date, list[Service]]:
         days: dict[date, list[Service]] = {}
         for h in self.history:
-            if h.day < before and self.in_code_set(h, set_name):
+            if h.day < before and self.in_code_set(h, s):
                 days.setdefault(h.day, []).append(h)
-        for s in self.decided:
-            if s.day < before and s.decision != DENY and self.in_code_set(s, set_name):
-                days.setdefault(s.day, []).append(s)
+        for d in self.decided:
+            if d.day < before and d.decision != DENY and self.in_code_set(d, s):
+                days.setdefault(d.day, []).append(d)
         return dict(sorted(days.items()))
 
-    def same_day_lines(self, svc: Service, set_name: str, earlier: bool) -> list[Service]:
+    def same_day_lines(self, svc: Service, the_set: SetDef, earlier: bool) -> list[Service]:
         """Other lines that day with a code in the set: history first, then claim lines in decision
         order. With `earlier`, only claim lines already decided and not denied."""
-        out = [h for h in self.history if h.day == svc.day and self.in_code_set(h, set_name)]
+        out = [h for h in self.history if h.day == svc.day and self.in_code_set(h, the_set)]
         pool = [s for s in self.decided if s.decision != DENY] if earlier else self.services
-        out += [s for s in pool if s is not svc and s.day == svc.day and self.in_code_set(s, set_name)]
+        out += [s for s in pool if s is not svc and s.day == svc.day and self.in_code_set(s, the_set)]
         return out
 
     # -- conditions ----------------------------------------------------------------------------
-    def evaluate(self, cond: nodes.Cond, svc: Service) -> Check:
-        if isinstance(cond, nodes.And):
+    def evaluate(self, cond: ir.Cond, svc: Service) -> Check:
+        if isinstance(cond, ir.And):
             parts = [self.evaluate(c, svc) for c in cond.items]
             return Check(cond, all(p.held for p in parts), parts=parts)
-        if isinstance(cond, nodes.Or):
+        if isinstance(cond, ir.Or):
             parts = [self.evaluate(c, svc) for c in cond.items]
             return Check(cond, any(p.held for p in parts), parts=parts)
-        if isinstance(cond, nodes.Not):
+        if isinstance(cond, ir.Not):
             inner = self.evaluate(cond.item, svc)
             return Check(cond, not inner.held, parts=[inner])
-        if isinstance(cond, nodes.CodeIn):
+        if isinstance(cond, ir.CodeIn):
             return self._code_in(cond, svc)
-        if isinstance(cond, nodes.CodeIs):
-            wanted = normal_code(cond.code.text)
+        if isinstance(cond, ir.CodeIs):
+            wanted = cond.code
             held = svc.code == wanted
             return Check(cond, held, [f"the line's code is {svc.code}" + ("" if held else f", not {wanted}")])
-        if isinstance(cond, nodes.Has):
+        if isinstance(cond, ir.Has):
             return self._has(cond, svc)
-        if isinstance(cond, nodes.Compare):
+        if isinstance(cond, ir.Compare):
             return self._compare(cond, svc)
-        if isinstance(cond, nodes.SameDay):
+        if isinstance(cond, ir.SameDay):
             return self._same_day(cond, svc)
-        if isinstance(cond, nodes.SessionLimit):
+        if isinstance(cond, ir.SessionLimit):
             return self._session_limit(cond, svc)
-        if isinstance(cond, nodes.Spacing):
+        if isinstance(cond, ir.Spacing):
             return self._spacing(cond, svc)
         raise TypeError(f"unknown condition {cond!r}")  # pragma: no cover
 
-    def _code_in(self, cond: nodes.CodeIn, svc: Service) -> Check:
-        inside = self.in_code_set(svc, cond.set.value)
+    def _code_in(self, cond: ir.CodeIn, svc: Service) -> Check:
+        inside = self.in_code_set(svc, cond.set)
         verb = "is in" if inside else "is not in"
         held = inside != cond.negated
-        return Check(cond, held, [f"{svc.code} {verb} {cond.set.value}"])
+        return Check(cond, held, [f"{svc.code} {verb} {cond.set.name}"])
 
-    def _has(self, cond: nodes.Has, svc: Service) -> Check:
-        fname = FIELD_OF_WORD[cond.field.value]
+    def _has(self, cond: ir.Has, svc: Service) -> Check:
+        fname = cond.field.name
         listed = [w for w, _ in svc.values[fname]]
         shown = ", ".join(listed) if listed else "none documented"
         facts = [f"{fname}: {shown}"]
@@ -354,19 +317,18 @@ class Patient:
             found = bool(hits)
             facts.append(f"{hits[0]} matches {cond.value.text}" if hits else f"none matches {cond.value.text}")
         else:
-            match = self._first_in_set(fname, cond.set.value, svc)
+            match = self._first_in_set(fname, cond.set, svc)
             found = match is not None
             if match is not None:
                 provides["matched"] = match[0]
-                facts.append(f"`{match[0]}` matches {cond.set.value}: {match[1]}")
+                facts.append(f"`{match[0]}` matches {cond.set.name}: {match[1]}")
             else:
-                facts.append(f"none matches {cond.set.value}")
+                facts.append(f"none matches {cond.set.name}")
         return Check(cond, found != cond.negated, facts, provides)
 
-    def _first_in_set(self, fname: str, set_name: str, svc: Service) -> tuple[str, str] | None:
+    def _first_in_set(self, fname: str, s: SetDef, svc: Service) -> tuple[str, str] | None:
         """The first of the line's values the set matches, and why: stems give the value as written,
         the other kinds its normal form."""
-        s = self.the_set(set_name)
         if s.kind == "stems":
             stems = [st.strip().casefold() for st in s.values]
             for written, _ in svc.values[fname]:
@@ -378,20 +340,20 @@ class Patient:
         for n in svc.normals(fname):
             if s.kind == "diagnoses":
                 for prefix in s.values:
-                    if n.startswith(normal_diagnosis(prefix)):
-                        return n, f"starts with {normal_diagnosis(prefix)}"
+                    if n.startswith(normal("diagnosis", prefix)):
+                        return n, f"starts with {normal('diagnosis', prefix)}"
             elif s.kind == "names":
-                if any(n == normal_name(m) for m in s.values):
+                if any(n == normal("name", m) for m in s.values):
                     return n, "listed"
             elif s.kind == "codes":
                 if set_holds_code(s, n):
                     return n, "listed"
         return None
 
-    def _compare(self, cond: nodes.Compare, svc: Service) -> Check:
-        limit = cond.value.value
+    def _compare(self, cond: ir.Compare, svc: Service) -> Check:
+        limit = cond.value
         if cond.distinct:
-            fname = FIELD_OF_WORD[cond.field.value]
+            fname = cond.field.name
             distinct = svc.normals(fname)
             value = len(distinct)
             facts = [f"{value} distinct {fname}" + (": " + "; ".join(distinct) if distinct else "")]
@@ -406,14 +368,14 @@ class Patient:
         }[cond.op]
         return Check(cond, held, facts, provides)
 
-    def _same_day(self, cond: nodes.SameDay, svc: Service) -> Check:
-        others = self.same_day_lines(svc, cond.set.value, cond.earlier)
+    def _same_day(self, cond: ir.SameDay, svc: Service) -> Check:
+        others = self.same_day_lines(svc, cond.set, cond.earlier)
         what = "earlier lines not denied" if cond.earlier else "other lines"
-        facts = [f"{what} that day in {cond.set.value}: " + ("; ".join(o.label() for o in others) if others else "none")]
+        facts = [f"{what} that day in {cond.set.name}: " + ("; ".join(o.label() for o in others) if others else "none")]
         chosen, shared = None, ""
         for o in others:
             if cond.sharing is not None:
-                fname = FIELD_OF_WORD[cond.sharing.value]
+                fname = cond.sharing.name
                 theirs = o.normals(fname)
                 common = [v for v in svc.normals(fname) if v in theirs]
                 if common:
@@ -421,7 +383,7 @@ class Patient:
                     facts.append(f"shares {fname} `{shared}` with {o.label()}")
                     break
             elif cond.lacking is not None:
-                fname = FIELD_OF_WORD[cond.lacking.value]
+                fname = cond.lacking.name
                 if not o.values[fname]:
                     chosen = o
                     facts.append(f"{o.label()} documents no {fname}")
@@ -431,9 +393,9 @@ class Patient:
                 break
         if others and chosen is None:
             if cond.sharing is not None:
-                facts.append(f"none shares a {FIELD_OF_WORD[cond.sharing.value]} value with this line")
+                facts.append(f"none shares a {cond.sharing.name} value with this line")
             else:
-                facts.append(f"each documents {FIELD_OF_WORD[cond.lacking.value]}")  # type: ignore[union-attr]
+                facts.append(f"each documents {cond.lacking.name}")  # type: ignore[union-attr]
         provides: dict[str, str] = {}
         if chosen is not None:
             provides = {"other_code": chosen.code, "other_line": str(chosen.no),
@@ -442,18 +404,18 @@ class Patient:
                 provides["shared"] = shared
         return Check(cond, chosen is not None, facts, provides)
 
-    def _session_limit(self, cond: nodes.SessionLimit, svc: Service) -> Check:
-        limit, d, window = cond.count.value, svc.day, cond.window
-        sessions = self.session_days(cond.set.value, d)
+    def _session_limit(self, cond: ir.SessionLimit, svc: Service) -> Check:
+        limit, d, window = cond.count, svc.day, cond.window
+        sessions = self.session_days(cond.set, d)
         counted = [p for p in sessions if in_window(p, d, window)]
         first = window_first_day(d, window)
         last = d - timedelta(days=1)
         facts = [f"window ({window_words(window)} before {d.isoformat()}): {first.isoformat()} to {last.isoformat()}"]
         if counted:
-            facts.append(f"{len(counted)} {cond.set.value} session(s) counted: " + "; ".join(
+            facts.append(f"{len(counted)} {cond.set.name} session(s) counted: " + "; ".join(
                 f"{p.isoformat()} ({', '.join(s.short_label() for s in sessions[p])})" for p in counted))
         else:
-            facts.append(f"no {cond.set.value} session counted")
+            facts.append(f"no {cond.set.name} session counted")
         n = len(counted) + 1
         held = n > limit
         facts.append(f"this line's session would be the {ordinal_words(n)}; the limit is {limit}")
@@ -468,23 +430,23 @@ class Patient:
                         "year": str(d.year)}
         return Check(cond, held, facts, provides)
 
-    def _spacing(self, cond: nodes.Spacing, svc: Service) -> Check:
-        sessions = self.session_days(cond.set.value, svc.day)
+    def _spacing(self, cond: ir.Spacing, svc: Service) -> Check:
+        sessions = self.session_days(cond.set, svc.day)
         if not sessions:
-            return Check(cond, False, [f"no earlier {cond.set.value} session"])
+            return Check(cond, False, [f"no earlier {cond.set.name} session"])
         last = max(sessions)
         days = (svc.day - last).days
-        need = cond.days.value
+        need = cond.days
         nxt = last + timedelta(days=need)
         held = days < need
-        facts = [f"last {cond.set.value} session: {last.isoformat()} ({', '.join(s.short_label() for s in sessions[last])})",
+        facts = [f"last {cond.set.name} session: {last.isoformat()} ({', '.join(s.short_label() for s in sessions[last])})",
                  f"{days} days before this line; at least {need} required",
                  f"next eligible date: {nxt.isoformat()}"]
         provides = {"days": str(days), "last_date": last.isoformat(), "min_days": str(need), "next_date": nxt.isoformat()}
         return Check(cond, held, facts, provides)
 
     # -- rules ---------------------------------------------------------------------------------
-    def message(self, rule: CheckedRule, check: Check, svc: Service) -> str:
+    def message(self, rule: ir.Rule, check: Check, svc: Service) -> str:
         """The reason's message: the rule's text with its placeholders filled in."""
         if not rule.message:
             return f"rule {rule.id} ({rule.source})"
@@ -493,7 +455,7 @@ class Patient:
             "claim_id": svc.claim_id, "patient_id": svc.claim.patient_id, "payer": svc.claim.payer,
             "policy": rule.policy, "rule": rule.id,
         }
-        top = check.parts if isinstance(check.cond, nodes.And) else [check]
+        top = check.parts if isinstance(check.cond, ir.And) else [check]
         for part in top:  # the first top-level condition to provide a placeholder gives it
             for k, v in part.provides.items():
                 facts.setdefault(k, v)
@@ -511,7 +473,7 @@ class RuleTrace:
     """One rule on one line: `fired`, `not fired` or `not applicable` (a code test at the top of
     its condition failed), with the evaluation and, when it fired, the message."""
 
-    rule: CheckedRule
+    rule: ir.Rule
     status: str
     check: Check
     message: str | None = None
@@ -524,7 +486,7 @@ class LineTrace:
     code: str
     date: str
     decision: str
-    reasons: list[tuple[CheckedRule, str]]
+    reasons: list[tuple[ir.Rule, str]]
     rules: list[RuleTrace]
 
 
@@ -533,14 +495,14 @@ class ClaimTrace:
     claim_id: str
     patient_id: str
     payer: str
-    policy: Model
+    policy: ir.Policy
     decision: str
     lines: list[LineTrace]
 
 
 def _applicable(check: Check) -> bool:
-    top = check.parts if isinstance(check.cond, nodes.And) else [check]
-    return all(p.held for p in top if isinstance(p.cond, (nodes.CodeIn, nodes.CodeIs)))
+    top = check.parts if isinstance(check.cond, ir.And) else [check]
+    return all(p.held for p in top if isinstance(p.cond, (ir.CodeIn, ir.CodeIs)))
 
 
 def _status(check: Check) -> str:
@@ -549,13 +511,13 @@ def _status(check: Check) -> str:
     return "not fired" if _applicable(check) else "not applicable"
 
 
-def models_by_payer(models: dict[str, Model] | Iterable[Model]) -> dict[str, Model]:
+def models_by_payer(models: dict[str, ir.Policy] | Iterable[ir.Policy]) -> dict[str, ir.Policy]:
     """Payer policies keyed by payer id (policies that are only included are left out)."""
     values = models.values() if isinstance(models, dict) else models
     return {m.payer: m for m in values if m.payer is not None}
 
 
-def _policy_for(models: dict[str, Model], payer: str) -> Model | None:
+def _policy_for(models: dict[str, ir.Policy], payer: str) -> ir.Policy | None:
     for key, model in models.items():
         if key.strip().casefold() == payer.strip().casefold():
             return model
@@ -566,7 +528,7 @@ class _Run:
     """One decision run over every record: groups claims and history by policy and patient, decides each
     group's lines in service order, and keeps the traces of the watched claim."""
 
-    def __init__(self, models: dict[str, Model], records: Sequence, history: Iterable, watch: str | None = None):
+    def __init__(self, models: dict[str, ir.Policy], records: Sequence, history: Iterable, watch: str | None = None):
         self.models = models
         self.records = list(records)
         self.watch = watch
@@ -615,7 +577,7 @@ class _Run:
             self.claim_hits[id(claim)] = hits
         for svc in patient.services:
             hits = self.claim_hits[id(svc.claim)]
-            reasons: list[tuple[CheckedRule, str]] = []
+            reasons: list[tuple[ir.Rule, str]] = []
             traces: list[RuleTrace] = []
             for rule in model.rules:
                 if rule.scope == "claim":
@@ -669,7 +631,7 @@ class _Run:
         return out
 
 
-def interpret(models_by_payer: dict[str, Model], records: Sequence, history: Iterable = ()) -> list[dict]:
+def interpret(models_by_payer: dict[str, ir.Policy], records: Sequence, history: Iterable = ()) -> list[dict]:
     """Decide every readable claim; one contract output object per record, in input order (the same
     objects `engine.decision_json` gives). `records` are the claims reader's Claims and ClaimErrors."""
     run = _Run(models_by_payer, records, history)
@@ -677,7 +639,7 @@ def interpret(models_by_payer: dict[str, Model], records: Sequence, history: Ite
     return run.output()
 
 
-def trace_claim(models_by_payer: dict[str, Model], records: Sequence, history: Iterable, claim_id: str) -> ClaimTrace | None:
+def trace_claim(models_by_payer: dict[str, ir.Policy], records: Sequence, history: Iterable, claim_id: str) -> ClaimTrace | None:
     """Decide every claim (so that history and order are right) and return, for the claim `claim_id`,
     every rule of its payer's policy evaluated on each of its lines with the facts it used. None when
     no readable claim has that id or its payer has no policy."""
@@ -698,49 +660,6 @@ def trace_claim(models_by_payer: dict[str, Model], records: Sequence, history: I
 # ---- conditions back to text ---------------------------------------------------------------------
 
 
-def describe(cond: nodes.Cond, nested: bool = False) -> str:
-    """A condition in the policy language (one line, canonical spelling)."""
-    text = _describe(cond)
-    if nested and isinstance(cond, (nodes.And, nodes.Or)):
-        return f"({text})"
-    return text
-
-
-def _describe(c: nodes.Cond) -> str:
-    if isinstance(c, nodes.And):
-        return " and ".join(describe(i, nested=isinstance(i, nodes.Or)) for i in c.items)
-    if isinstance(c, nodes.Or):
-        return " or ".join(describe(i, nested=isinstance(i, nodes.And)) for i in c.items)
-    if isinstance(c, nodes.Not):
-        return "not " + describe(c.item, nested=True)
-    if isinstance(c, nodes.CodeIn):
-        return f"code {'not in' if c.negated else 'in'} {c.set.value}"
-    if isinstance(c, nodes.CodeIs):
-        return f"code is {c.code.text}"
-    if isinstance(c, nodes.Has):
-        out = f"{'lacks' if c.negated else 'has'} {c.field.value}"
-        if c.value is not None:
-            out += " " + (_quote(c.value.text) if c.value.quoted else c.value.text)
-        if c.set is not None:
-            out += f" in {c.set.value}"
-        return out
-    if isinstance(c, nodes.Compare):
-        return f"{'distinct ' if c.distinct else ''}{c.field.value} {c.op} {c.value.value}"
-    if isinstance(c, nodes.SameDay):
-        out = f"same day as {'earlier ' if c.earlier else ''}{c.set.value}"
-        if c.sharing is not None:
-            out += f" sharing a {c.sharing.value}"
-        if c.lacking is not None:
-            out += f" lacking {c.lacking.value}"
-        return out
-    if isinstance(c, nodes.SessionLimit):
-        w = c.window
-        when = "per calendar year" if w.unit == "calendar year" else f"within {window_words(w)}"
-        return f"more than {c.count.value} {c.set.value} sessions {when}"
-    if isinstance(c, nodes.Spacing):
-        return f"less than {c.days.value} days after the last {c.set.value} session"
-    raise TypeError(f"unknown condition {c!r}")  # pragma: no cover
-
-
-def _quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+def describe(cond: ir.Cond) -> str:
+    """A condition in the policy language (one line, canonical spelling): the one printer's."""
+    return print_cond(cond)

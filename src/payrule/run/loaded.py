@@ -26,7 +26,10 @@ def load_module(text: str, model_id: str) -> types.ModuleType:
 
 
 class Checker:
-    """A loaded policy module, ready to decide lines."""
+    """A loaded policy module, ready to decide lines. It may serve several runs at once (threads): what it
+    memoises - the rules for a code, whether a code is tracked - never changes, and holds at most MEMO codes."""
+
+    MEMO = 65536
 
     def __init__(self, module: types.ModuleType):
         self.module = module
@@ -46,12 +49,15 @@ class Checker:
         hit = self._by_code.get(code)
         if hit is None:
             hit = tuple(r for r in self.rules if r.scope == "line" and (r.guard is None or code in r.guard))
-            self._by_code[code] = hit
+            if len(self._by_code) < self.MEMO:
+                self._by_code[code] = hit
         return hit
 
     def tracks(self, code: str) -> bool:
         """Whether a line with this code, once allowed, counts toward `earlier` or session limits."""
         hit = self._tracked.get(code)
         if hit is None:
-            hit = self._tracked[code] = any(code in s for s in self._tracked_sets)
+            hit = any(code in s for s in self._tracked_sets)
+            if len(self._tracked) < self.MEMO:
+                self._tracked[code] = hit
         return hit

@@ -26,15 +26,13 @@ group, its claim_id's first occurrence and its own input line.
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import os
 import sys
 import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-from payrule.claims.readers import ClaimError, read_claims, read_history
+from payrule.claims.readers import ClaimError, ReadSession, duplicate_id_error, history_error, read_jsonl_rows
 from payrule.run.engine import decide, render_jsonl
 from payrule.run.loaded import Checker, load_module
 from payrule.runtime import Claim
@@ -44,52 +42,25 @@ __all__ = ["check_dataframe", "read_claims_text", "with_input_lines", "policy_so
 OUTPUT_SCHEMA = "input_line long, decision string, output string"
 LINES_SCHEMA = "input_line long, value binary"
 _SCAN_SCHEMA = "input_line long, seen_id string, payer_key string, patient_id string, error string, value binary"
-_JSONL = "<spark>.jsonl"  # a name that makes payrule's reader take the text as JSON Lines, never CSV
 
 # ---- reading one physical line exactly as `payrule check` reads it ---------------------------------
 
 
-def _one_line(raw: bytes, n: int) -> bytes:
-    """The bytes to give payrule's reader for input line `n` alone: only line 1 may start with a
-    byte-order mark to drop, so any other line goes in second, behind an empty line."""
-    if b"\n" in raw:
-        raise ValueError(f"input line {n} holds a line break: read the file with read_claims_text")
-    return raw if n == 1 else b"\n" + raw
-
-
-def _read_line(raw: bytes | None, n: int, history: bool = False) -> Claim | ClaimError | None:
+def _read_line(raw: bytes | None, n: int, session: ReadSession, history: bool = False,
+               seen: set | None = None) -> Claim | ClaimError | None:
     """Input line `n` as payrule's reader reads it: a Claim, a ClaimError, or None for a blank line.
-    The claim_id check across lines is not made here (see `_duplicate_error`)."""
+    The claim_id check across lines is not made here (see `_marked`); `seen`, if given, gains the
+    claim_id the reader counts as used (a readable claim's, or an unreadable one's once read)."""
     if raw is None:
         return None
-    data = _one_line(raw, n)
-    recs = read_history(data, _JSONL) if history else read_claims(data, _JSONL)
-    if not recs:
-        return None
-    rec = recs[0]
-    if isinstance(rec, ClaimError):
-        return ClaimError(rec.claim_id, rec.error, n)
-    rec.input_line = rec.order = n
-    return rec
-
-
-def _probe(claim_id: str) -> bytes:
-    """A readable claim with this claim_id and nothing else to it."""
-    return json.dumps({"claim_id": claim_id, "patient_id": "-", "payer": "-",
-                       "lines": [{"line": 1, "date": "2000-01-01", "code": "00000"}]}).encode()
-
-
-def _marks_id(raw: bytes, n: int, claim_id: str) -> bool:
-    """Whether payrule's reader counts an unreadable claim's id as used (it does once the claim_id itself
-    was read, before any other field; not for a line refused earlier, e.g. for a surrogate escape)."""
-    recs = read_claims(_one_line(raw, n) + b"\n" + _probe(claim_id), _JSONL)
-    return isinstance(recs[-1], ClaimError)
+    if b"\n" in raw:
+        raise ValueError(f"input line {n} holds a line break: read the file with read_claims_text")
+    return next(read_jsonl_rows([raw], history, n, None, n, set() if seen is None else seen, session), None)
 
 
 def _duplicate_error(claim_id: str, n: int) -> ClaimError:
     """The error payrule's reader gives a claim whose claim_id an earlier claim already used."""
-    rec = read_claims(_probe(claim_id) + b"\n" + _probe(claim_id), _JSONL)[1]
-    return ClaimError(rec.claim_id, rec.error, n)
+    return ClaimError(claim_id, duplicate_id_error(claim_id), n)
 
 
 def _render(rec) -> str:
@@ -111,15 +82,10 @@ def policy_sources(policies=None) -> tuple[tuple[str, str, str], ...]:
     return tuple((payer, chk.policy_id, policies.source(chk.policy_id)) for payer, chk in sorted(policies.checkers.items()))
 
 
-_LOADED: dict[str, dict[str, Checker]] = {}
-
-
+@functools.lru_cache(maxsize=4)
 def _checkers(sources: tuple[tuple[str, str, str], ...]) -> dict[str, Checker]:
-    key = hashlib.sha256(json.dumps(sources).encode()).hexdigest()
-    hit = _LOADED.get(key)
-    if hit is None:
-        hit = _LOADED[key] = {payer: Checker(load_module(text, pid)) for payer, pid, text in sources}
-    return hit
+    """The loaded checkers for these sources, loaded once per worker process (for the last few sets)."""
+    return {payer: Checker(load_module(text, pid)) for payer, pid, text in sources}
 
 
 # ---- the worker side: plain functions over pandas batches -----------------------------------------
@@ -136,16 +102,18 @@ def _scan(sources, history: bool, batches: Iterator) -> Iterator:
     the reader counts as used; `error` the rendered error object; `value` kept for the claims to decide
     (for history, every line: a bad one is read again on the driver to say what is wrong)."""
     checkers = _checkers(sources)
+    session = ReadSession()  # this task's
     for pdf in batches:
         cols: dict[str, list] = {k: [] for k in ("input_line", "seen_id", "payer_key", "patient_id", "error", "value")}
         for n, raw in zip(pdf["input_line"].tolist(), pdf["value"].tolist()):
-            rec = _read_line(raw, n)
+            used: set = set()
+            rec = _read_line(raw, n, session, seen=used)
             if rec is None:
                 continue
             seen = payer = patient = error = None
             keep = raw if history else None
             if isinstance(rec, ClaimError):
-                if rec.claim_id is not None and _marks_id(raw, n, rec.claim_id):
+                if rec.claim_id is not None and rec.claim_id in used:
                     seen = rec.claim_id
                 error = _render(rec)
             else:
@@ -175,6 +143,7 @@ def _decide_stream(sources, batches: Iterator) -> Iterator:
     each (payer, patient) group is a run of rows: its history (kind 0) in file order, then its claims
     (kind 1) in input order. A group may run on from one batch into the next."""
     checkers = _checkers(sources)
+    session = ReadSession()  # this task's
     key, claims, past = None, [], []
     for pdf in batches:
         cols: dict[str, list] = {"input_line": [], "decision": [], "output": []}
@@ -184,9 +153,12 @@ def _decide_stream(sources, batches: Iterator) -> Iterator:
                 _decide_group(checkers, claims, past, cols)
                 key, claims, past = (payer, patient), [], []
             if kind:
-                claims.append(_read_line(raw, n))
+                claims.append(_read_line(raw, n, session))
             else:
-                past.append(_read_line(raw, n, history=True))
+                rec = _read_line(raw, n, session, history=True)
+                if isinstance(rec, ClaimError):  # pragma: no cover - unreadable history stops the job first
+                    raise history_error("history", rec)
+                past.append(rec)
         yield _frame(cols)
     cols = {"input_line": [], "decision": [], "output": []}
     _decide_group(checkers, claims, past, cols)
@@ -219,8 +191,8 @@ def with_input_lines(df):
     Straight from a file scan, a line's number comes from its file block's start and its place in the
     block, so it does not depend on how Spark packed the blocks into partitions; for any other DataFrame
     it is the row's place in the DataFrame's order (`zipWithIndex`)."""
-    from pyspark.sql import functions as F
     from pyspark.errors import AnalysisException
+    from pyspark.sql import functions as F
 
     value = F.col("value").cast("binary").alias("value")
     try:
@@ -252,7 +224,8 @@ def _lines(df):
 
 def _marked(scanned):
     """`dup`: an earlier input line already used this claim_id."""
-    from pyspark.sql import Window, functions as F
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
 
     first = F.min("input_line").over(Window.partitionBy("seen_id"))
     return scanned.withColumn("dup", F.coalesce(F.col("seen_id").isNotNull() & (first < F.col("input_line")), F.lit(False)))
@@ -295,8 +268,9 @@ def _raise_history_error(bad, name: str) -> None:
     if first is None:
         return
     n, raw = first["input_line"], first["value"]
-    lead = _probe(first["seen_id"]) if first["dup"] else b""
-    read_history(lead + b"\n" * (n - 1) + _one_line(raw, 1), name)
+    rec = _duplicate_error(first["seen_id"], n) if first["dup"] else _read_line(raw, n, ReadSession(), history=True)
+    if isinstance(rec, ClaimError):
+        raise history_error(name, rec)
     raise AssertionError(f"history line {n} was flagged unreadable but reads")  # pragma: no cover
 
 

@@ -21,11 +21,10 @@ from typing import BinaryIO, Sequence
 
 import msgspec
 
-from payrule.claims import readers as reader
-from payrule.claims.readers import ClaimError, _jsonl_rows, read_one
-from payrule.run.engine import Decided, _claim_decision, _decide_group, history_by_group, render_jsonl
-from payrule.loader import Checker
-from payrule.runtime import Claim
+from payrule.claims.readers import LOW_MEMORY, ClaimError, Limits, ReadSession, read_jsonl_rows, read_one
+from payrule.run.engine import Decided, claim_decision, decide_group, history_by_group, render_jsonl
+from payrule.run.loaded import Checker
+from payrule.runtime import Claim, payer_key
 
 __all__ = ["check_file"]
 
@@ -45,24 +44,21 @@ def _text(v) -> str | None:
 
 
 def check_file(checkers: dict[str, Checker], path: str, history: Sequence[Claim], out: BinaryIO,
-               progress=None, small_tables: bool = False) -> tuple[dict[str, int], int]:
+               progress=None, small_tables: bool = False, session: ReadSession | None = None) -> tuple[dict[str, int], int]:
     """Decide the JSON Lines claims in `path`, writing the output to `out` (binary). Returns the count
-    of claims by decision (and "error"), and the number of service lines decided. `small_tables`
-    (--low-memory) keeps the reader's memo tables small and shares no strings across the file."""
-    limits = dict(reader.LIMITS)
-    if small_tables:
-        reader.LIMITS.update(normalized=20_000, shared=0)
-    try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size == 0:
-                return {}, 0
-            return _check(checkers, f, size, history, out, progress)
-    finally:
-        reader.LIMITS.update(limits)
+    of claims by decision (and "error"), and the number of service lines decided. `session`: the
+    run's ReadSession; without one, a new one with `LOW_MEMORY` limits when `small_tables`
+    (--low-memory: small memo tables, no strings shared across the file), else the default limits."""
+    if session is None:
+        session = ReadSession(LOW_MEMORY if small_tables else Limits())
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            return {}, 0
+        return _check(checkers, f, size, history, out, progress, session)
 
 
-def _check(checkers, f, size, history, out, progress) -> tuple[dict[str, int], int]:
+def _check(checkers, f, size, history, out, progress, session: ReadSession) -> tuple[dict[str, int], int]:
     fd = f.fileno()
     # -- pass 1: index ---------------------------------------------------------------------------
     starts, ends, numbers = array("q"), array("q"), array("q")  # a row's bytes: [start, end) (with its newline)
@@ -89,7 +85,7 @@ def _check(checkers, f, size, history, out, progress) -> tuple[dict[str, int], i
             if h is None or not isinstance(h, _Head):
                 # Rare: not readable enough to route cheaply. Read it in full now, with the real
                 # `seen`, exactly as the default mode would, and keep the result for pass 2.
-                rec = next(_jsonl_rows([raw], False, i, None, n, seen), None)
+                rec = next(read_jsonl_rows([raw], False, i, None, n, seen, session), None)
                 pre[i] = rec
                 dup.append(0)
                 if isinstance(rec, Claim) and rec.payer_key in checkers:
@@ -102,7 +98,7 @@ def _check(checkers, f, size, history, out, progress) -> tuple[dict[str, int], i
                 if cid is not None:
                     seen.add(cid)
                 patient, payer = _text(h.patient_id), _text(h.payer)
-                key = payer.strip().lower() if payer is not None else None
+                key = payer_key(payer) if payer is not None else None
             if patient is None or key not in checkers:
                 alone.append(i)
             else:
@@ -119,6 +115,7 @@ def _check(checkers, f, size, history, out, progress) -> tuple[dict[str, int], i
     # -- pass 2: decide, one group at a time ---------------------------------------------------------
     counts: dict[str, int] = {}
     lines = 0
+    rendered: dict = {}  # each rule's rendered parts, for this run
     where = array("q", bytes(8 * len(starts)))  # output offset of each row in the temporary file
     sizes = array("l", bytes(array("l").itemsize * len(starts)))  # and its length
     with tempfile.TemporaryFile() as tmp:
@@ -132,14 +129,14 @@ def _check(checkers, f, size, history, out, progress) -> tuple[dict[str, int], i
             used = set()
             if dup[i]:
                 used.add(_HEAD(raw[3:] if numbers[i] == 1 and raw.startswith(b"\xef\xbb\xbf") else raw).claim_id)
-            return read_one(raw, numbers[i], i, used)
+            return read_one(raw, numbers[i], i, used, session)
 
         def emit(i: int, rec) -> None:
             nonlocal lines
             where[i] = tmp.tell()
             if not isinstance(rec, ClaimError):
                 lines += len(rec.claim.lines)
-            text = next(render_jsonl([rec])).encode("utf-8")
+            text = next(render_jsonl([rec], rendered)).encode("utf-8")
             sizes[i] = len(text)
             tmp.write(text)
             kind = "error" if isinstance(rec, ClaimError) else rec.decision
@@ -155,9 +152,9 @@ def _check(checkers, f, size, history, out, progress) -> tuple[dict[str, int], i
             recs = [(i, read(i)) for i in rows]
             claims = [r for _, r in recs if isinstance(r, Claim)]
             if claims:
-                _decide_group(checkers[key[0]], claims, past.get(key, ()))
+                decide_group(checkers[key[0]], claims, past.get(key, ()))
             for i, rec in recs:
-                emit(i, Decided(rec, _claim_decision(rec)) if isinstance(rec, Claim) else rec)
+                emit(i, Decided(rec, claim_decision(rec)) if isinstance(rec, Claim) else rec)
             for c in claims:  # claim <-> line is a cycle: break it so the group is freed now,
                 for ln in c.lines:  # even with the cyclic collector paused
                     ln.claim = None

@@ -8,7 +8,11 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right, insort
 from datetime import date
+from functools import lru_cache
+from types import MappingProxyType
 from typing import Callable, NamedTuple
+
+from payrule.runtime.schema import CLAIM_FIELDS, LINE_FIELDS, LIST_FIELDS, in_code_range
 
 __all__ = [
     "API_VERSION",
@@ -23,6 +27,7 @@ __all__ = [
     "iso",
     "iso_list",
     "nth",
+    "payer_key",
     "same_day_hit",
     "session_limit",
     "spacing",
@@ -33,32 +38,40 @@ DENY, REVIEW, APPROVE = "deny", "review", "approve"
 RANK = {APPROVE: 0, REVIEW: 1, DENY: 2}
 
 
-_PAYER_KEYS: dict[str, str] = {}
-_NO_EXTRA: dict = {}  # shared, never written: most claims have no fields beyond the contract's
+_NO_EXTRA = MappingProxyType({})  # shared and read-only: most claims have no fields beyond the contract's
+
+
+def payer_key(payer: str) -> str:
+    """The key a claim's payer routes by (trimmed, lower-cased), as the policies' payer ids are keyed.
+    (Contract v2 also collapses runs of spaces and case-folds: that comes with payer aliases, on both sides.)"""
+    return payer.strip().lower()
 
 
 class Claim:
-    """A readable claim. `order` is its position in the input; history claims have `history=True`."""
+    """A readable claim. `order` is its position in the input; history claims have `history=True`.
+    `prior_auth` is the claim's prior authorization number (trimmed), or None."""
 
-    __slots__ = ("claim_id", "patient_id", "payer", "payer_key", "lines", "input_line", "order", "history", "extra")
+    __slots__ = ("claim_id", "patient_id", "payer", "payer_key", "lines", "input_line", "order", "history", "extra",
+                 "prior_auth")
 
-    def __init__(self, claim_id, patient_id, payer, lines, input_line=0, order=0, history=False, extra=None):
+    def __init__(self, claim_id, patient_id, payer, lines, input_line=0, order=0, history=False, extra=None,
+                 prior_auth=None, key=None):
         self.claim_id = claim_id
         self.patient_id = patient_id
         self.payer = payer
-        key = _PAYER_KEYS.get(payer)
-        if key is None:
-            key = _PAYER_KEYS[payer] = payer.strip().lower()
-        self.payer_key = key
+        self.payer_key = payer_key(payer) if key is None else key
         self.lines = lines
         self.input_line = input_line
         self.order = order
         self.history = history
         self.extra = extra or _NO_EXTRA
+        self.prior_auth = prior_auth
 
 
-# The claim format's list fields (contract section 1), in this order everywhere.
-LIST_FIELDS = ("modifiers", "diagnoses", "muscles", "substances")
+# A line's text fields (contract v2: `site`), kept in their normal form or None; Line and new_line set each.
+TEXT_FIELDS = tuple(f.name for f in LINE_FIELDS.values() if f.kind == "text")
+assert TEXT_FIELDS == ("site",), TEXT_FIELDS
+assert "prior_auth" in CLAIM_FIELDS and "prior_auth" in Claim.__slots__
 
 
 class Line:
@@ -66,13 +79,15 @@ class Line:
 
     Each list field (`ln.muscles`, ...) holds the field's values in the contract's normal form,
     distinct, blanks dropped; `ln.raw_muscles` (...) the same values as written (trimmed).
+    `ln.site` is the site in normal form, or None. The fields are those of `payrule.runtime.schema`:
+    `line` is kept as `no`, `date` as an ordinal, `code` upper-cased (and as written in `code_raw`).
     `decision` and `reasons` are filled in as lines are decided.
     """
 
     __slots__ = ("claim", "no", "date", "code", "code_raw", "units", *LIST_FIELDS,
-                 *(f"raw_{f}" for f in LIST_FIELDS), "extra", "decision", "reasons")
+                 *(f"raw_{f}" for f in LIST_FIELDS), *TEXT_FIELDS, "extra", "decision", "reasons")
 
-    def __init__(self, claim, no, date_ord, code, units, lists, raw, extra=None, code_raw=None):
+    def __init__(self, claim, no, date_ord, code, units, lists, raw, extra=None, code_raw=None, site=None):
         self.claim = claim
         self.no = no
         self.date = date_ord
@@ -82,14 +97,10 @@ class Line:
         for f in LIST_FIELDS:
             setattr(self, f, lists.get(f, ()))
             setattr(self, "raw_" + f, raw.get(f, ()))
+        self.site = site
         self.extra = extra or _NO_EXTRA
         self.decision = None
         self.reasons = ()
-
-    @property
-    def lists(self) -> dict:
-        """The list fields in normal form, by name (a copy; rules read the attributes)."""
-        return {f: getattr(self, f) for f in LIST_FIELDS}
 
     @property
     def raw(self) -> dict:
@@ -100,7 +111,12 @@ class Line:
         return f"<Line {self.claim.claim_id}#{self.no} {self.code} {iso(self.date)}>"
 
 
-def new_line(claim, no, date_ord, code, units, norm, raw, code_raw):
+_FIELD_OF_SLOT = {"no": "line"}  # a slot that keeps a schema field under another name
+assert {_FIELD_OF_SLOT.get(s, s) for s in Line.__slots__} >= set(LINE_FIELDS), "every line field has a Line slot"
+assert LIST_FIELDS == ("modifiers", "diagnoses", "muscles", "substances"), LIST_FIELDS  # new_line's order
+
+
+def new_line(claim, no, date_ord, code, units, norm, raw, code_raw, site=None):
     """A Line from normalised and raw value tuples in LIST_FIELDS order (the readers' fast path)."""
     ln = object.__new__(Line)
     ln.claim = claim
@@ -111,6 +127,7 @@ def new_line(claim, no, date_ord, code, units, norm, raw, code_raw):
     ln.units = units
     ln.modifiers, ln.diagnoses, ln.muscles, ln.substances = norm
     ln.raw_modifiers, ln.raw_diagnoses, ln.raw_muscles, ln.raw_substances = raw
+    ln.site = site
     ln.extra = _NO_EXTRA
     ln.decision = None
     ln.reasons = ()
@@ -134,9 +151,12 @@ class Rule(NamedTuple):
 
 class CodeSet:
     """Codes listed one by one plus ranges `lo..hi` (a range holds codes of the bounds' shape:
-    digits where the bounds have digits, letters where they have letters)."""
+    digits where the bounds have digits, letters where they have letters: `schema.in_code_range`).
+    Answers for ranges are memoised per set, for at most MEMO codes (a set is shared by every run that
+    loads its module; the answers never change)."""
 
     __slots__ = ("codes", "ranges", "_memo")
+    MEMO = 4096
 
     def __init__(self, codes, ranges):
         self.codes = frozenset(codes)
@@ -146,15 +166,10 @@ class CodeSet:
     def __contains__(self, code) -> bool:
         hit = self._memo.get(code)
         if hit is None:
-            hit = code in self.codes or any(
-                lo <= code <= hi and _shape(code) == _shape(lo) for lo, hi in self.ranges
-            )
-            self._memo[code] = hit
+            hit = code in self.codes or any(in_code_range(code, lo, hi) for lo, hi in self.ranges)
+            if len(self._memo) < self.MEMO:
+                self._memo[code] = hit
         return hit
-
-
-def _shape(code: str) -> str:
-    return "".join("9" if c.isdigit() else "A" for c in code)
 
 
 # ---- value matching ----------------------------------------------------------------------------
@@ -178,34 +193,26 @@ def first_prefix(values, prefixes):
     return None
 
 
-_STEM_HITS: dict[tuple, bool] = {}
+@lru_cache(maxsize=65536)
+def _stem_hit(stems: tuple, value: str) -> bool:
+    return any(w.startswith(stems) for w in _WORD.findall(value.casefold()))
 
 
 def first_stem(values, stems):
     """The first value one of whose words (runs of letters or digits) starts with a stem, or None.
-    `stems` are case-folded; matching ignores case. Answers are memoised per (stems, value)."""
+    `stems` are case-folded; matching ignores case. Answers are memoised (a bounded cache)."""
     for v in values:
-        key = (stems, v)
-        hit = _STEM_HITS.get(key)
-        if hit is None:
-            hit = any(w.startswith(stems) for w in _WORD.findall(v.casefold()))
-            if len(_STEM_HITS) < 100_000:
-                _STEM_HITS[key] = hit
-        if hit:
+        if _stem_hit(stems, v):
             return v
     return None
 
 
 # ---- dates -------------------------------------------------------------------------------------
 
-_ISO: dict[int, str] = {}
-
-
+@lru_cache(maxsize=16384)
 def iso(ordinal: int) -> str:
-    s = _ISO.get(ordinal)
-    if s is None:
-        s = _ISO[ordinal] = date.fromordinal(ordinal).isoformat()
-    return s
+    """A date ordinal as YYYY-MM-DD."""
+    return date.fromordinal(ordinal).isoformat()
 
 
 def iso_list(ordinals) -> str:
@@ -239,23 +246,15 @@ def _clamped(y: int, m: int, day: int) -> date:
             day -= 1
 
 
-_LOWER: dict[tuple, int] = {}
-
-
+@lru_cache(maxsize=65536)
 def window_floor(d: int, unit: str, size: int) -> int:
     """The exclusive lower bound of the window ending on day `d`: a session on day p counts when
     floor < p < d. "N months" is calendar months (2024-02-29 minus 12 months is 2023-02-28)."""
-    key = (d, unit, size)
-    lo = _LOWER.get(key)
-    if lo is None:
-        if unit == "days":
-            lo = d - size
-        elif unit == "months":
-            lo = _sub_months(date.fromordinal(d), size).toordinal()
-        else:  # calendar year
-            lo = date(date.fromordinal(d).year, 1, 1).toordinal() - 1
-        _LOWER[key] = lo
-    return lo
+    if unit == "days":
+        return d - size
+    if unit == "months":
+        return _sub_months(date.fromordinal(d), size).toordinal()
+    return date(date.fromordinal(d).year, 1, 1).toordinal() - 1  # calendar year
 
 
 def _next_eligible(key_session: int, unit: str, size: int) -> int:

@@ -11,7 +11,7 @@ payer or code family: the words for a set are its name and members, taken from t
     ...     payer acme
     ...     codes KNEE = 12345, 12346
     ...     rule spacing: deny line when code in KNEE and less than 7 days after the last KNEE session
-    ... '''}).models["acme-knee"]
+    ... '''}).policies["acme-knee"]
     >>> explain_rule(model, model.rules[0])
     "Deny a KNEE line (12345 or 12346) when the patient's last KNEE session was fewer than 7 days before the date of service."
 """
@@ -25,11 +25,11 @@ from typing import Iterable
 
 import jinja2
 
-from payrule.lang import nodes
-from payrule.lang.checker import conjuncts, field_name
 from payrule.codegen.compiler import template_environment
-from payrule.claims.readers import FIELD_ALIASES
-from payrule.lang.model import CheckedRule, Model, Placeholder, SetDef
+from payrule.lang import ir
+from payrule.lang.ir import Placeholder, SetDef
+from payrule.lang.printer import quote
+from payrule.runtime.schema import field_for_word
 
 __all__ = ["explain_rule", "explain_model", "render_policy", "message_text", "FORMATS"]
 
@@ -38,7 +38,6 @@ FORMATS = ("text", "markdown")
 # Sets with more members than this are shown as a sample and a count.
 SHORT = 10
 _PUNCT = re.compile(r"\s+([.,;])")
-_SINGULAR = {plural: singular for singular, plural in FIELD_ALIASES.items()}
 
 
 @functools.lru_cache(maxsize=None)
@@ -83,21 +82,20 @@ def plural(n: int, word: str, many: str | None = None) -> str:
     return f"{n} {word if n == 1 else (many or word + 's')}"
 
 
-def quote(text: str) -> str:
-    """A string as the policy language writes it: in double quotes, `"` and `\\` escaped."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+def singular(word: str) -> str:
+    """`muscles` -> `muscle`, `diagnoses` -> `diagnosis`: a field's singular word, from the schema."""
+    f = field_for_word(word)
+    if f is None:
+        return word
+    if f.aliases:
+        return f.aliases[0]
+    return f.name[:-1] if f.name.endswith("s") else f.name
 
 
-def singular(field: str) -> str:
-    """`muscles` -> `muscle`, `diagnoses` -> `diagnosis` (the claim format's field names)."""
-    name = field_plural(field)
-    if name in _SINGULAR:
-        return _SINGULAR[name]
-    return name[:-1] if name.endswith("s") else name
-
-
-def field_plural(field: str) -> str:
-    return field_name(field) or field
+def field_plural(word: str) -> str:
+    """The schema's name of the field a word names (`muscle` -> `muscles`)."""
+    f = field_for_word(word)
+    return f.name if f is not None else word
 
 
 def md_escape(text: str) -> str:
@@ -137,7 +135,7 @@ def members(s: SetDef) -> list[str]:
 class _Mentions:
     """The first mention of a set in a sentence lists its members; later ones give its name only."""
 
-    def __init__(self, model: Model):
+    def __init__(self, model: ir.Policy):
         self.model = model
         self.seen: set[str] = set()
 
@@ -156,9 +154,9 @@ class _Mentions:
         return {"name": name, "kind": s.kind, "members": shown, "more": more, "first": first}
 
 
-def _negate(node: nodes.Cond) -> nodes.Cond | None:
+def _negate(node: ir.Cond) -> ir.Cond | None:
     """The same condition said the other way round, when the node has a `negated` flag."""
-    if isinstance(node, (nodes.CodeIn, nodes.Has)):
+    if isinstance(node, (ir.CodeIn, ir.Has)):
         return replace(node, negated=not node.negated)
     return None
 
@@ -166,29 +164,29 @@ def _negate(node: nodes.Cond) -> nodes.Cond | None:
 # ---- API ---------------------------------------------------------------------------------------
 
 
-def explain_rule(model: Model, rule: CheckedRule) -> str:
+def explain_rule(model: ir.Policy, rule: ir.Rule) -> str:
     """One rule of `model` as one plain-English sentence."""
-    items = conjuncts(rule.cond)
+    items = ir.conjuncts(rule.cond)
     guard = items[0] if rule.guard is not None else None
     rest = items[1:] if guard is not None else items
     text = _env().get_template("explain/rule.jinja").render(
         rule=rule,
         guard=guard,
-        cond=nodes.And(tuple(rest)) if len(rest) > 1 else (rest[0] if rest else None),
+        cond=ir.And(tuple(rest)) if len(rest) > 1 else (rest[0] if rest else None),
         mention=_Mentions(model),
         set_kind=lambda name: model.set(name).kind,
         negate=_negate,
-        guard_set=guard.set.value if isinstance(guard, nodes.CodeIn) else None,
+        guard_set=guard.set.name if isinstance(guard, ir.CodeIn) else None,
     )
     return _PUNCT.sub(r"\1", " ".join(text.split()))
 
 
-def explain_model(model: Model) -> list[tuple[CheckedRule, str]]:
+def explain_model(model: ir.Policy) -> list[tuple[ir.Rule, str]]:
     """Every rule the policy applies (included rules first, as the model orders them), explained."""
     return [(r, explain_rule(model, r)) for r in model.rules]
 
 
-def message_text(rule: CheckedRule) -> str | None:
+def message_text(rule: ir.Rule) -> str | None:
     """The rule's message as written, placeholders in braces; None when it has none."""
     if not rule.message:
         return None
@@ -196,7 +194,7 @@ def message_text(rule: CheckedRule) -> str | None:
                    for s in rule.message)
 
 
-def render_policy(model: Model, fmt: str = "text", own_only: bool = False) -> str:
+def render_policy(model: ir.Policy, fmt: str = "text", own_only: bool = False) -> str:
     """A whole policy for people: title, payer, sources and every rule, as `text` or `markdown`."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")

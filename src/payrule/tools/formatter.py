@@ -41,7 +41,8 @@ import bisect
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Union
 
-from payrule.lang import nodes
+from payrule.lang import nodes, printer
+from payrule.lang.lower import lower_cond
 from payrule.lang.parser import parse
 from payrule.lang.source import SourceFile
 
@@ -181,8 +182,7 @@ class _Formatter:
         raw = self._slice(span)
         if raw and len(raw) >= 2 and raw[0] == raw[-1] == '"':
             return raw
-        enc = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
-        return f'"{enc}"'
+        return printer.quote(value)
 
     def value(self, v: nodes.Value) -> str:
         return self.quoted(v.text, v.span) if v.quoted else v.text
@@ -196,37 +196,8 @@ class _Formatter:
 
     # conditions -------------------------------------------------------------------------------------
     def atom(self, c: nodes.Cond) -> str:
-        match c:
-            case nodes.CodeIn(set=s, negated=neg):
-                return f"code {'not in' if neg else 'in'} {s.value}"
-            case nodes.CodeIs(code=v):
-                return f"code is {self.value(v)}"
-            case nodes.Has(field=f, negated=neg, value=v, set=s):
-                out = f"{'lacks' if neg else 'has'} {f.value}"
-                if v is not None:
-                    out += " " + self.value(v)
-                elif s is not None:
-                    out += f" in {s.value}"
-                return out
-            case nodes.Compare(field=f, op=op, value=n, distinct=d):
-                return f"{'distinct ' if d else ''}{f.value} {op} {n.value}"
-            case nodes.SameDay(set=s, earlier=e, sharing=sh, lacking=la):
-                out = f"same day as {'earlier ' if e else ''}{s.value}"
-                if sh is not None:
-                    out += f" sharing a {sh.value}"
-                elif la is not None:
-                    out += f" lacking {la.value}"
-                return out
-            case nodes.SessionLimit(count=n, set=s, window=w):
-                if w.size is None:
-                    win = "per calendar year"
-                else:
-                    unit = w.unit if w.size.value != 1 else w.unit[:-1]
-                    win = f"within {w.size.value} {unit}"
-                return f"more than {n.value} {s.value} sessions {win}"
-            case nodes.Spacing(days=n, set=s):
-                return f"less than {n.value} days after the last {s.value} session"
-        raise TypeError(f"not an atom: {c!r}")  # pragma: no cover
+        """One condition in canonical spelling: the one printer's, strings as written."""
+        return printer.atom(lower_cond(c, source=self.src))
 
     @staticmethod
     def _needs_parens(item: nodes.Cond, parent: nodes.Cond) -> bool:
@@ -390,4 +361,4 @@ def format_text(text: str, name: str = "<policy>") -> str:
 
 def format_cond(cond: nodes.Cond, source: SourceFile | None = None) -> str:
     """A condition on one line as `payrule fmt` writes it (for messages that quote one)."""
-    return _flat(_Formatter(source or SourceFile("<none>", ""), None).cond(cond))  # type: ignore[arg-type]
+    return printer.print_cond(lower_cond(cond, source=source))

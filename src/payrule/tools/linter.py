@@ -1,128 +1,28 @@
-"""`payrule lint`: every finding in a set of policies, each with a stable code (docs/lint-codes.md).
+"""`payrule lint`: every finding in a set of policies, each with its code (payrule.lang.codes,
+docs/lint-codes.md).
 
-The errors are the parser's and the checker's (`checker.check`), given codes by what they say; the
-warnings, and the errors `payrule check` lets through (a rule that can never fire), come from the
-passes here. A finding's code never changes meaning; a retired code is not reused.
-
-    PR0xx  reading and syntax          PR2xx  sets and codes          PR4xx  messages and sources
-    PR1xx  policies and includes       PR3xx  rules and conditions
+The errors are the parser's and the checker's (`checker.check`), which carry their codes; the warnings,
+and the errors `payrule check` lets through (a rule that can never fire), come from the passes here.
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
 from typing import Iterable, Iterator, Sequence
 
 from payrule.lang import nodes
-from payrule.lang.checker import Unit, check, conjuncts, field_name, walk
-from payrule.claims.readers import LIST_FIELDS, NUMBER_FIELDS, normal
+from payrule.lang.checker import LIST_FIELDS, Unit, check, conjuncts, field_name, walk
+from payrule.lang.codes import CODES
 from payrule.lang.diagnostics import Diagnostic, DiagnosticError, Severity, error, warning
-from payrule.tools.formatter import format_cond
-from payrule.loader import Workspace
 from payrule.lang.parser import parse
 from payrule.lang.source import SourceFile
+from payrule.loader import Workspace
+from payrule.runtime.schema import NUMBER_FIELDS, normal
+from payrule.tools.formatter import format_cond
 
-__all__ = ["LintCode", "CODES", "code_for", "coded", "lint"]
+__all__ = ["lint", "SYNTAX"]
 
-
-@dataclass(frozen=True)
-class LintCode:
-    code: str
-    severity: Severity
-    title: str
-
-
-_E, _W = Severity.ERROR, Severity.WARNING
-CODES: dict[str, LintCode] = {
-    c.code: c
-    for c in (
-        LintCode("PR000", _E, "another error (a checker message this table does not know yet)"),
-        LintCode("PR001", _E, "syntax error"),
-        LintCode("PR002", _E, "unclosed string"),
-        LintCode("PR003", _E, "single-quoted string"),
-        LintCode("PR004", _E, "unknown escape in a string"),
-        LintCode("PR005", _E, "policy file or folder cannot be read"),
-        LintCode("PR101", _E, "include of an unknown policy"),
-        LintCode("PR102", _E, "include cycle"),
-        LintCode("PR103", _E, "policy id defined twice"),
-        LintCode("PR104", _E, "more than one payer in a policy"),
-        LintCode("PR105", _E, "two policies for one payer"),
-        LintCode("PR201", _E, "unknown set"),
-        LintCode("PR202", _E, "set of the wrong kind"),
-        LintCode("PR203", _E, "malformed procedure code"),
-        LintCode("PR204", _E, "malformed diagnosis code"),
-        LintCode("PR205", _E, "malformed modifier"),
-        LintCode("PR206", _E, "malformed stem or name"),
-        LintCode("PR207", _E, "range that is not a range of codes of one shape"),
-        LintCode("PR208", _E, "range upside down"),
-        LintCode("PR209", _E, "set defined twice"),
-        LintCode("PR210", _W, "unused set"),
-        LintCode("PR211", _W, "value listed twice in a set"),
-        LintCode("PR301", _E, "rule id defined twice"),
-        LintCode("PR302", _E, "unknown field"),
-        LintCode("PR303", _E, "condition that can never be true"),
-        LintCode("PR304", _E, "impossible limit"),
-        LintCode("PR305", _E, "claim rule that depends on other claims' decisions"),
-        LintCode("PR306", _W, "rule shadowed by an earlier rule with the same effect"),
-        LintCode("PR401", _E, "message placeholder the rule does not provide"),
-        LintCode("PR402", _E, "unmatched brace in a message"),
-        LintCode("PR403", _E, "unknown source"),
-        LintCode("PR404", _E, "source defined twice"),
-        LintCode("PR405", _W, "unused source"),
-        LintCode("PR406", _W, "rule without a `per` citation"),
-        LintCode("PR407", _W, "rule without a message"),
-    )
-}
-
-# Parser and checker messages -> codes, by what they say (first match wins).
-_BY_MESSAGE: tuple[tuple[re.Pattern, str], ...] = tuple(
-    (re.compile(p), c)
-    for p, c in (
-        (r"^unexpected (end of file$|`|character)", "PR001"),
-        (r"^unclosed string", "PR002"),
-        (r"^strings use double quotes", "PR003"),
-        (r"^unknown escape", "PR004"),
-        (r"^(cannot read policy file|policy folder `.*` does not exist)", "PR005"),
-        (r"^include of unknown policy", "PR101"),
-        (r"^(include cycle|policy `.*` includes itself$)", "PR102"),
-        (r"^policy `.*` is defined twice", "PR103"),
-        (r"^a policy names one payer", "PR104"),
-        (r"^two policies for payer", "PR105"),
-        (r"^unknown (code |diagnosis |stem |name )?set `", "PR201"),
-        (r"^`.*` is a `\w+` set, not a `\w+` set$|^a `\w+` set cannot match", "PR202"),
-        (r"^malformed code", "PR203"),
-        (r"^malformed diagnosis code", "PR204"),
-        (r"^malformed modifier", "PR205"),
-        (r"^(a stem is one word|a name cannot be blank)", "PR206"),
-        (r"^(ranges are for code sets|the bounds of `.*` have different shapes)", "PR207"),
-        (r"^range `.*` is upside down", "PR208"),
-        (r"^set `.*` is (defined twice|already defined by included policy)", "PR209"),
-        (r"^rule `.*` is (defined twice|already defined by included policy)", "PR301"),
-        (r"^(unknown (list|number) field|`.*` is a list; compare)", "PR302"),
-        (r"^(`less than \d+ days` can never be true|a limit of `more than 0`|a window of 0 )", "PR304"),
-        (r"can never be true$", "PR303"),
-        (r"denies the whole claim on a fact about other claims", "PR305"),
-        (r"^the message quotes `", "PR401"),
-        (r"^unmatched `", "PR402"),
-        (r"^unknown source `", "PR403"),
-        (r"^source `.*` is defined twice", "PR404"),
-    )
-)
-
-
-def code_for(diag: Diagnostic) -> str:
-    """The lint code of a parser or checker diagnostic (its own code when it has one)."""
-    if diag.code:
-        return diag.code
-    for pattern, code in _BY_MESSAGE:
-        if pattern.search(diag.message):
-            return code
-    return "PR000"
-
-
-def coded(diag: Diagnostic) -> Diagnostic:
-    """The diagnostic with its lint code attached."""
-    return replace(diag, code=code_for(diag))
+# Codes of a file that could not be read or parsed (PR0xx): what it holds (and uses) is not known.
+SYNTAX = frozenset(c for c in CODES if c.startswith("PR0"))
 
 
 # ---- inputs ------------------------------------------------------------------------------------
@@ -133,7 +33,7 @@ _POLICY_ID = re.compile(r"^\s*policy\s+([A-Za-z_][A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)
 def _inputs(target) -> tuple[list[Unit], list[Diagnostic], set[str]]:
     """Parsed units, syntax and read errors, and the ids of policies that failed to parse."""
     if isinstance(target, Workspace):
-        found = [d for d in target.diagnostics if code_for(d) == "PR005"]
+        found = [d for d in target.diagnostics if d.code == "PR005"]
         items: Iterable = target.sources.values()
     else:
         found, items = [], target
@@ -442,12 +342,12 @@ class _Linter:
                 if (sp.path, sp.line, sp.col) in redefined:
                     continue  # defined twice: that error says it all
                 if (u.source.name, s.name.value) not in used_sets:
-                    out.append(warning(f"set `{s.name.value}` is never used", s.name.span, code="PR210",
+                    out.append(warning("PR210", f"set `{s.name.value}` is never used", s.name.span,
                                        help="no rule here or in a policy that includes this one names it; remove it, or use it in a rule"))
             for s in u.policy.of_type(nodes.Source):
                 sp = s.name.span
                 if (u.source.name, s.name.value) not in used_sources and (sp.path, sp.line, sp.col) not in redefined:
-                    out.append(warning(f"source `{s.name.value}` is never cited", s.name.span, code="PR405",
+                    out.append(warning("PR405", f"source `{s.name.value}` is never cited", s.name.span,
                                        help=f"cite it from the rules it backs with `per {s.name.value}`, or remove it"))
         return out
 
@@ -466,14 +366,14 @@ class _Linter:
                             continue  # the checker's business
                         for lo2, hi2, r2 in ranges:
                             if _shape(lo2) == _shape(lo) and max(lo, lo2) <= min(hi, hi2):
-                                out.append(warning(f"range `{m.lo.text}..{m.hi.text}` overlaps `{r2.lo.text}..{r2.hi.text}` in set `{decl.name.value}`",
-                                                   m.span, code="PR211", help="merge the two ranges into one"))
+                                out.append(warning("PR211", f"range `{m.lo.text}..{m.hi.text}` overlaps `{r2.lo.text}..{r2.hi.text}` in set `{decl.name.value}`",
+                                                   m.span, help="merge the two ranges into one"))
                                 break
                         ranges.append((lo, hi, m))
                         continue
                     key = normal(form, m.text) if form else m.text.strip().casefold()
                     if key in seen:
-                        out.append(warning(f"`{m.text}` is listed twice in set `{decl.name.value}`", m.span, code="PR211",
+                        out.append(warning("PR211", f"`{m.text}` is listed twice in set `{decl.name.value}`", m.span,
                                            help=f"it is already listed on line {seen[key].span.line}; remove the second one"))
                     else:
                         seen[key] = m
@@ -481,8 +381,8 @@ class _Linter:
                     for key, m in seen.items():
                         for lo, hi, r in ranges:
                             if lo <= key <= hi and _shape(key) == _shape(lo):
-                                out.append(warning(f"`{m.text}` is already in range `{r.lo.text}..{r.hi.text}` of set `{decl.name.value}`",
-                                                   m.span, code="PR211", help="remove the code, the range holds it"))
+                                out.append(warning("PR211", f"`{m.text}` is already in range `{r.lo.text}..{r.hi.text}` of set `{decl.name.value}`",
+                                                   m.span, help="remove the code, the range holds it"))
                                 break
         return out
 
@@ -492,10 +392,10 @@ class _Linter:
         for u in self.checked:
             for r in u.policy.rules:
                 if r.cite is None:
-                    out.append(warning(f"rule `{r.id.value}` cites no source", r.id.span, code="PR406",
+                    out.append(warning("PR406", f"rule `{r.id.value}` cites no source", r.id.span,
                                        help="add `per SOURCE` naming the policy text the rule comes from, so a denial can be traced"))
                 if r.message is None:
-                    out.append(warning(f"rule `{r.id.value}` has no message", r.id.span, code="PR407",
+                    out.append(warning("PR407", f"rule `{r.id.value}` has no message", r.id.span,
                                        help='add `message "..."` telling the biller why the line is denied or held'))
         return out
 
@@ -514,15 +414,15 @@ class _Linter:
                 first, second = found
                 rid = r.id.value
                 if first is None:
-                    out.append(error(f"rule `{rid}` can never fire: none of its alternatives can be true", r.id.span,
-                                     code="PR303", help="each `or` branch contradicts itself; check the codes and fields"))
+                    out.append(error("PR303", f"rule `{rid}` can never fire: none of its alternatives can be true", r.id.span,
+                                     help="each `or` branch contradicts itself; check the codes and fields"))
                 elif first is second:
-                    out.append(error(f"rule `{rid}` can never fire: `{format_cond(second, u.source)}` is never true", second.span,
-                                     code="PR303", help="units are at least 1 and a count of distinct values at least 0"))
+                    out.append(error("PR303", f"rule `{rid}` can never fire: `{format_cond(second, u.source)}` is never true", second.span,
+                                     help="units are at least 1 and a count of distinct values at least 0"))
                 else:
-                    out.append(error(f"rule `{rid}` can never fire: `{format_cond(second, u.source)}` contradicts "
+                    out.append(error("PR303", f"rule `{rid}` can never fire: `{format_cond(second, u.source)}` contradicts "
                                      f"`{format_cond(first, u.source)}`", second.span,
-                                     code="PR303", help="no line meets both; remove one, or join them with `or` if either should do"))
+                                     help="no line meets both; remove one, or join them with `or` if either should do"))
         return out
 
     def shadowed(self) -> list[Diagnostic]:
@@ -543,8 +443,8 @@ class _Linter:
                         does = {"deny": "denies", "review": "holds for review"}[r1.action]
                         why = ("the two rules have the same condition" if set(_flat_and(r1.cond)) == mine
                                else f"every condition of `{r1.id.value}` is also in `{r2.id.value}`")
-                        out.append(warning(f"rule `{r2.id.value}` is shadowed by rule `{r1.id.value}` ({where}), which has the same effect",
-                                           r2.id.span, code="PR306",
+                        out.append(warning("PR306", f"rule `{r2.id.value}` is shadowed by rule `{r1.id.value}` ({where}), which has the same effect",
+                                           r2.id.span,
                                            help=f"{why}, so `{r1.id.value}` already {does} every {r1.scope} `{r2.id.value}` would; "
                                                 f"remove `{r2.id.value}`, or make it differ"))
                         break
@@ -561,9 +461,8 @@ def lint(target: Workspace | Sequence[Unit] | Sequence[SourceFile], only: Iterab
     units, found, broken = _inputs(target)
     scope = _Scope(units)
     checked = [u for u in units if not broken.intersection(scope.includes(u))]
-    found = [coded(d) for d in found]
-    found += [coded(d) for d in check(checked).diagnostics]
-    linter = _Linter(units, checked, found, complete=not any(code_for(d) in ("PR001", "PR002", "PR003", "PR004", "PR005") for d in found))
+    found = list(found) + check(checked).diagnostics
+    linter = _Linter(units, checked, found, complete=not any(d.code in SYNTAX for d in found))
     for extra in (linter.sets_and_sources, linter.members, linter.citations, linter.never_fires, linter.shadowed):
         found += extra()
     if only is not None:
@@ -574,4 +473,4 @@ def lint(target: Workspace | Sequence[Unit] | Sequence[SourceFile], only: Iterab
                 deps.update(scope.by_id[i].source.name for i in scope.includes(u) if i in scope.by_id)
         found = [d for d in found if d.span.path in names or (d.span.path in deps and d.severity is Severity.ERROR)]
     unique = {(d.sort_key, d.code, d.help): d for d in found}
-    return sorted(unique.values(), key=lambda d: (*d.sort_key, d.code or ""))
+    return sorted(unique.values(), key=lambda d: (*d.sort_key, d.code))

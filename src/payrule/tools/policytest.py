@@ -30,8 +30,8 @@ from typing import Iterable, Sequence
 
 from payrule.api import PolicyError, PolicySet
 from payrule.claims.readers import ClaimError, HistoryError, read_claims, read_history
-from payrule.run.engine import Decided, decide
 from payrule.loader import Checker, default_policy_dir
+from payrule.run.engine import Decided, decide
 from payrule.runtime import iso
 
 __all__ = [
@@ -407,12 +407,12 @@ def rules_in_scope(policies: PolicySet, target: Target) -> list[tuple[str, str, 
     paths = {name: Path(resolved) for resolved, name in policies.workspace.paths.items()}
     folders = [f.resolve() for f in target.folders]
     chosen = []
-    for model in policies.models.values():
+    for model in policies.policies.values():
         file = paths.get(model.path)
         if target.whole_root or not folders or (file is not None and any(file.is_relative_to(f) for f in folders)):
             chosen.append(model)
     if not chosen:
-        chosen = list(policies.models.values())
+        chosen = list(policies.policies.values())
     out: dict[tuple[str, str], str] = {}
     for model in chosen:
         for r in model.rules:

@@ -8,6 +8,11 @@ EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 EXIT_CLAIM_ERRORS = EXIT_FINDINGS
 
 
+FORMAT_HELP = ("how to print the diagnostics: text (default: the located message, the source line, a caret "
+               "and the help) or json (one JSON array of objects with code, severity, message, help, path, "
+               "line, col, end_line and end_col)")
+
+
 def usage_error(msg: str) -> int:
     sys.stderr.write(f"payrule: error: {msg}\n")
     return EXIT_USAGE
@@ -26,9 +31,9 @@ class NoSuchPolicyFile(Exception):
 def load_policy_files(policy_files, policies):
     """The named policy files checked together with every policy in the folders (`--policies`,
     default the shipped ones) where their includes are found. Returns the workspace and the files;
-    raises PolicyError when any policy has errors, NoSuchPolicyFile for a missing file."""
+    raises PolicyError (with the coded diagnostics) when any policy has errors, NoSuchPolicyFile for
+    a missing file."""
     from payrule.api import PolicyError
-    from payrule.lang.diagnostics import render_all
     from payrule.loader import default_policy_dir, load_workspace
 
     files = []
@@ -40,5 +45,5 @@ def load_policy_files(policy_files, policies):
     dirs = [Path(d) for d in (policies or [default_policy_dir()])]
     ws = load_workspace(files=files, dirs=dirs)
     if ws.errors:
-        raise PolicyError(rendered=render_all(ws.diagnostics, ws.sources))
+        raise PolicyError(ws)  # its `diagnostics`, and `rendered` as every command prints them
     return ws, [p for p, _ in files]

@@ -8,11 +8,19 @@ import time
 from pathlib import Path
 
 from payrule.api import PolicySet
-from payrule.claims.readers import ClaimError, HistoryError, is_csv, read_claims_stream, read_history
-from payrule.run.engine import decide, decision_json, render_jsonl
-from payrule.loader import default_policy_dir
-from payrule.cli.progress import Progress, summary
+from payrule.claims.readers import (
+    LOW_MEMORY,
+    ClaimError,
+    HistoryError,
+    ReadSession,
+    is_csv,
+    read_claims_stream,
+    read_history,
+)
 from payrule.cli.commands._common import EXIT_CLAIM_ERRORS, EXIT_OK, read_input, usage_error
+from payrule.cli.progress import Progress, summary
+from payrule.loader import default_policy_dir
+from payrule.run.engine import decide, decision_json, render_jsonl
 
 NAME = "check"
 HELP = "decide claims with the policies"
@@ -48,10 +56,13 @@ def _run(args) -> int:
     bar = Progress(enabled=not args.quiet and sys.stderr.isatty())
     dirs = [Path(d) for d in (args.policies or [default_policy_dir()])]
     policies = PolicySet.load(dirs)
+    # This run's reader memo tables. History claims live for the whole run, so they are read with the
+    # default limits (their strings shared) even under --low-memory, which lowers them for the claims.
+    session = ReadSession()
     history = []
     if args.history:
         try:
-            history = read_history(read_input(args.history), args.history)
+            history = read_history(read_input(args.history), args.history, session)
         except OSError as exc:
             return usage_error(f"cannot read history file {args.history}: {exc.strerror or exc}")
         except HistoryError as exc:
@@ -60,16 +71,17 @@ def _run(args) -> int:
     # A single JSON Lines file is decided one patient group at a time (payrule.run.stream); standard input,
     # CSV, several files and the table are read whole. Both give the same output.
     if not args.in_memory and len(files) == 1 and files[0] != "-" and args.format == "jsonl" and _is_jsonl(files[0]):
-        return _run_streaming(args, policies, history, files[0], bar, started)
+        return _run_streaming(args, policies, history, files[0], bar, started,
+                              session.with_limits(LOW_MEMORY) if args.low_memory else session)
     records = []
     for path in files:
         progress = lambda done, total: bar.update("reading", done, total)  # noqa: E731
         try:
             if path == "-":
-                recs = read_claims_stream(sys.stdin.buffer, "<stdin>", 0, len(records), progress)
+                recs = read_claims_stream(sys.stdin.buffer, "<stdin>", 0, len(records), progress, session)
             else:
                 with open(path, "rb") as f:
-                    recs = read_claims_stream(f, path, os.fstat(f.fileno()).st_size, len(records), progress)
+                    recs = read_claims_stream(f, path, os.fstat(f.fileno()).st_size, len(records), progress, session)
         except OSError as exc:
             return usage_error(f"cannot read claims file {path}: {exc.strerror or exc}")
         if len(files) > 1:
@@ -124,7 +136,7 @@ def _binary_stdout():
     return buffer if buffer is not None else _TextSink(sys.stdout)
 
 
-def _run_streaming(args, policies, history, path, bar, started) -> int:
+def _run_streaming(args, policies, history, path, bar, started, session: ReadSession) -> int:
     """One patient group at a time: see payrule.run.stream. Output is identical to --in-memory's."""
     from payrule.run.stream import check_file
 
@@ -136,7 +148,7 @@ def _run_streaming(args, policies, history, path, bar, started) -> int:
         sys.stdout.flush()
         counts, lines = check_file(policies.checkers, path, history, out,
                                    progress=lambda phase, done, total: bar.update(phase, done, total),
-                                   small_tables=args.low_memory)
+                                   session=session)
         out.flush()
     except OSError as exc:
         return usage_error(f"cannot read claims file {path}: {exc.strerror or exc}")

@@ -3,18 +3,34 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from payrule.api import PolicyError
+from payrule.cli.commands._common import (
+    EXIT_OK,
+    EXIT_USAGE,
+    FORMAT_HELP,
+    NoSuchPolicyFile,
+    load_policy_files,
+    usage_error,
+)
 from payrule.codegen.compiler import compile_model
-from payrule.cli.commands._common import EXIT_OK, NoSuchPolicyFile, load_policy_files, usage_error
+from payrule.lang.diagnostics import render_json
 
 NAME = "compile"
 HELP = "compile policies into Python modules"
-DESCRIPTION = "Compile each policy into one Python module that needs only the standard library and payrule.runtime."
+DESCRIPTION = (
+    "Compile each policy into one Python module that needs only the standard library and payrule.runtime. "
+    "A policy with errors compiles nothing: the errors go to standard error and the exit status is 2. With "
+    "--format json, standard output is one JSON array of the errors instead (`[]` when every module was "
+    "written), and nothing else."
+)
 
 
 def add_arguments(k) -> None:
     k.add_argument("policy_files", nargs="+", metavar="POLICY")
     k.add_argument("-o", "--out", metavar="DIR", required=True, help="folder for the generated modules")
-    k.add_argument("--policies", metavar="DIR", action="append", help="folders where included policies are found (default: the shipped policies)")
+    k.add_argument("--policies", metavar="DIR", action="append",
+                   help="folders where included policies are found (default: the shipped policies)")
+    k.add_argument("--format", choices=("text", "json"), default="text", help=FORMAT_HELP)
 
 
 def run(args) -> int:
@@ -22,11 +38,19 @@ def run(args) -> int:
         ws, files = load_policy_files(args.policy_files, args.policies)
     except NoSuchPolicyFile as exc:
         return usage_error(str(exc))
+    except PolicyError as exc:
+        if args.format != "json":
+            raise  # printed as every command prints policy errors (payrule.cli.main)
+        print(render_json(exc.diagnostics))
+        return EXIT_USAGE
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for p in files:
         model = ws.model_for_file(p)
         target = out / (model.id.replace("-", "_") + ".py")
         target.write_text(compile_model(model), encoding="utf-8")
-        print(f"{p.as_posix()} -> {target.as_posix()}")
+        if args.format != "json":
+            print(f"{p.as_posix()} -> {target.as_posix()}")
+    if args.format == "json":
+        print(render_json([]))
     return EXIT_OK

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import sys
 
-from payrule.tools.explain import FORMATS, render_policy
 from payrule.cli.commands._common import EXIT_OK, NoSuchPolicyFile, load_policy_files, usage_error
+from payrule.tools.explain import FORMATS, render_policy
 
 NAME = "explain"
 HELP = "say what each rule of a policy does, in plain English"
@@ -30,7 +30,7 @@ def run(args) -> int:
         return usage_error(str(exc))
     parts, seen = [], set()
     for p in files:
-        model = ws.model_for_file(p)
+        model = ws.policy_for_file(p)
         if model.id in seen:
             continue
         seen.add(model.id)

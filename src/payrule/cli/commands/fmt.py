@@ -5,12 +5,11 @@ import difflib
 import sys
 from pathlib import Path
 
-from payrule.lang.diagnostics import DiagnosticError, render
-from payrule.tools.formatter import format_policy
-from payrule.tools.linter import coded
-from payrule.loader import SUFFIX
-from payrule.lang.source import SourceFile
 from payrule.cli.commands._common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
+from payrule.lang.diagnostics import DiagnosticError, render
+from payrule.lang.source import SourceFile
+from payrule.loader import SUFFIX
+from payrule.tools.formatter import format_policy
 
 NAME = "fmt"
 HELP = "rewrite policies in the canonical layout"
@@ -52,7 +51,7 @@ def run(args) -> int:
             new = format_policy(source)
         except DiagnosticError as exc:
             for d in exc.diagnostics:
-                sys.stderr.write(render(coded(d), source) + "\n")
+                sys.stderr.write(render(d, source) + "\n")
             status = EXIT_USAGE
             continue
         if name == "-":

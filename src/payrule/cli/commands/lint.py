@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from payrule.lang.diagnostics import Severity, render_all
-from payrule.tools.linter import lint
-from payrule.loader import default_policy_dir, discover
+from payrule.cli.commands._common import EXIT_FINDINGS, EXIT_OK, FORMAT_HELP, usage_error
+from payrule.lang.diagnostics import Severity, render_all, render_json
 from payrule.lang.source import SourceFile
-from payrule.cli.commands._common import EXIT_FINDINGS, EXIT_OK, usage_error
+from payrule.loader import default_policy_dir, discover
+from payrule.tools.linter import lint
 
 NAME = "lint"
 HELP = "report every problem in policies, with codes"
@@ -15,8 +15,9 @@ DESCRIPTION = (
     "Check policies and report every finding, sorted by file, line and column, then a count. Errors are what "
     "`payrule check` refuses plus rules that can never fire; warnings are unused sets and sources, duplicate "
     "values, shadowed rules and rules without a message or a citation. Each code (PR001...) is explained on the "
-    "Lint codes page of the documentation. Exit status: 0 no errors (warnings alone pass unless --strict), "
-    "1 errors (or warnings, with --strict), 2 a usage error."
+    "Lint codes page of the documentation. With --format json, standard output is one JSON array of the "
+    "findings instead (code, severity, message, help, path, line, col, end_line, end_col). Exit status: "
+    "0 no errors (warnings alone pass unless --strict), 1 errors (or warnings, with --strict), 2 a usage error."
 )
 
 
@@ -26,6 +27,7 @@ def add_arguments(p) -> None:
     p.add_argument("--policies", metavar="DIR", action="append",
                    help="folders where included policies are found (default: the shipped policies); may repeat")
     p.add_argument("--strict", action="store_true", help="fail (exit 1) on warnings too")
+    p.add_argument("--format", choices=("text", "json"), default="text", help=FORMAT_HELP)
 
 
 def run(args) -> int:
@@ -56,7 +58,10 @@ def run(args) -> int:
         except (OSError, UnicodeDecodeError) as exc:
             return usage_error(f"cannot read policy file {name}: {getattr(exc, 'strerror', None) or exc}")
     found = lint(sources, only=named if args.files else None)
-    print(render_all(found, {s.name: s for s in sources}))
+    if args.format == "json":
+        print(render_json(found))
+    else:
+        print(render_all(found, {s.name: s for s in sources}))
     errors = sum(1 for d in found if d.severity is Severity.ERROR)
     if errors or (args.strict and found):
         return EXIT_FINDINGS

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from payrule.api import PolicySet
 from payrule.claims.readers import HistoryError
-from payrule.loader import default_policy_dir
 from payrule.cli.commands._common import EXIT_CLAIM_ERRORS, EXIT_OK, usage_error
+from payrule.loader import default_policy_dir
 
 NAME = "spark-check"
 HELP = "decide claims on Apache Spark (needs payrule[spark])"

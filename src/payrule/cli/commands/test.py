@@ -5,8 +5,8 @@ import os
 import sys
 from pathlib import Path
 
-from payrule.tools.policytest import CaseFileError, CaseResult, collect, format_coverage, format_failure, run_suite
 from payrule.cli.commands._common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
+from payrule.tools.policytest import CaseFileError, CaseResult, collect, format_coverage, format_failure, run_suite
 
 NAME = "test"
 HELP = "run the policies' test cases (claims with expected decisions)"

@@ -6,12 +6,12 @@ from datetime import date
 from pathlib import Path
 
 from payrule.api import PolicySet
-from payrule.lang.nodes import And, CodeIn, CodeIs, Not, Or
 from payrule.claims.readers import ClaimError, HistoryError, read_claims, read_history
+from payrule.cli.commands._common import EXIT_FINDINGS, EXIT_OK, read_input, usage_error
+from payrule.lang.ir import And, CodeIn, CodeIs, Not, Or
+from payrule.loader import default_policy_dir
 from payrule.run.engine import Decided, decide
 from payrule.run.interpreter import Check, ClaimTrace, RuleTrace, describe, models_by_payer, trace_claim
-from payrule.loader import default_policy_dir
-from payrule.cli.commands._common import EXIT_FINDINGS, EXIT_OK, read_input, usage_error
 
 NAME = "why"
 HELP = "explain one claim's decision rule by rule"
@@ -87,7 +87,7 @@ def run(args) -> int:
     if isinstance(result, ClaimError):
         sys.stdout.write(f"claim {args.claim} was not decided (input line {result.input_line}): {result.error}\n")
         return EXIT_FINDINGS
-    trace = trace_claim(models_by_payer(policies.models), records_i, history_i, args.claim)
+    trace = trace_claim(models_by_payer(policies.policies), records_i, history_i, args.claim)
     text, problems = render(result, trace)
     sys.stdout.write(text)
     if problems:

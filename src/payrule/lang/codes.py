@@ -1,0 +1,786 @@
+"""Every diagnostic code, once: its severity, a title, what it means, a policy that gets it and its fix.
+
+A `Diagnostic` (payrule.lang.diagnostics) is made from a code in this table and takes its severity from
+here; nothing reads a code back out of a message. docs/lint-codes.md is generated from this table and
+tests/test_codes.py lints every example: the bad one gets exactly its code, the fix gets no finding.
+
+    PR0xx  reading and syntax          PR2xx  sets and codes          PR4xx  messages and sources
+    PR1xx  policies and includes       PR3xx  rules and conditions
+
+A code never changes meaning and a retired code is never reused (see RETIRED).
+
+An example is a tuple of policy files; a file whose first line is a comment `# NAME.policy` is called
+NAME.policy, any other `example.policy`. Files are linted together, sorted by name.
+"""
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+from enum import Enum
+
+__all__ = ["Severity", "Code", "CODES", "GROUPS", "RETIRED", "lookup", "file_name"]
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Code:
+    code: str
+    severity: Severity
+    title: str
+    explanation: str  # one paragraph, Markdown
+    bad: tuple[str, ...] = ()  # policy files that get this code (and nothing else)
+    fix: tuple[str, ...] = ()  # the same files fixed (no finding at all)
+    fix_note: str = ""  # the fix in words, Markdown
+
+
+GROUPS = {
+    "PR0": "Reading and syntax",
+    "PR1": "Policies and includes",
+    "PR2": "Sets and codes",
+    "PR3": "Rules and conditions",
+    "PR4": "Messages and sources",
+}
+
+RETIRED: dict[str, str] = {
+    "PR000": "another error: a message the lint table did not know yet. Every diagnostic now has a code of its own.",
+}
+
+
+def file_name(text: str) -> str:
+    """The name an example file is linted under: `# NAME.policy` on its first line, else example.policy."""
+    first = text.split("\n", 1)[0]
+    if first.startswith("# ") and first.strip().endswith(".policy"):
+        return first[2:].strip()
+    return "example.policy"
+
+
+def _p(text: str) -> str:
+    return textwrap.dedent(text).lstrip("\n")
+
+
+_E, _W = Severity.ERROR, Severity.WARNING
+
+_UNITS = _p('''
+    policy example "Knee injections"
+      payer acme
+      source CPT "CPT descriptors"
+      codes INJ = 20610, 20611
+
+      rule units:
+        deny line when code in INJ and units > 1
+        message "{code} is billed once per session"
+        per CPT
+''')
+
+# A second rule, to follow _UNITS (its lines indented as in the policy).
+_RULE_SIDE = (
+    "  rule side:\n"
+    "    review line when code in INJ and lacks modifier RT and lacks modifier LT\n"
+    '    message "{code} does not say which knee (RT or LT)"\n'
+    "    per CPT\n"
+)
+
+_CATALOG: tuple[Code, ...] = (
+    # ---- reading and syntax ----------------------------------------------------------------------
+    Code(
+        "PR001", _E, "syntax error",
+        "The text does not follow the language: a misspelled keyword, a missing `:` or `=`, a statement cut "
+        "short, a policy without a title. The help lists what payrule expected at that point and, for a "
+        "misspelled keyword or condition, the word you probably meant.",
+        (_UNITS.replace("deny line when", "deny line whn"),),
+        (_UNITS,),
+        "write what the help asks for. The [language reference](language.md) gives every statement's form.",
+    ),
+    Code(
+        "PR002", _E, "unclosed string",
+        "A string runs to the end of its line without a closing `\"`. Strings cannot span lines.",
+        (_UNITS.replace('"{code} is billed once per session"', '"{code} is billed once per session'),),
+        (_UNITS,),
+        "add the closing `\"` on the same line; write `\\\"` for a quote inside a string.",
+    ),
+    Code(
+        "PR003", _E, "single-quoted string",
+        "Strings use double quotes only.",
+        (_UNITS.replace('"{code} is billed once per session"', "'{code} is billed once per session'"),),
+        (_UNITS,),
+        "write the string between double quotes.",
+    ),
+    Code(
+        "PR004", _E, "unknown escape in a string",
+        "A backslash starts an escape; the escapes are `\\\"`, `\\\\`, `\\n`, `\\t` and `\\uXXXX`.",
+        (_UNITS.replace('"CPT descriptors"', r'"CPT descriptors, see S:\coding\cpt.pdf"'),),
+        (_UNITS.replace('"CPT descriptors"', r'"CPT descriptors, see S:\\coding\\cpt.pdf"'),),
+        "double the backslash: `\"S:\\\\coding\\\\cpt.pdf\"`.",
+    ),
+    Code(
+        "PR005", _E, "policy file or folder cannot be read",
+        "The file or folder is missing, unreadable, or the file is not UTF-8 text. `payrule check`, `test` "
+        "and the other commands that load policies report it with the file's name; `payrule lint`, `fmt` "
+        "and `compile` say which file and why, and exit 2.",
+        (), (),
+        "check the path and the permissions, and save the file as UTF-8.",
+    ),
+    Code(
+        "PR006", _E, "lone surrogate escape in a string",
+        "A `\\uD800`-`\\uDFFF` escape is half of a UTF-16 surrogate pair: a high half (`\\uD800`-`\\uDBFF`) "
+        "must be followed at once by a low half (`\\uDC00`-`\\uDFFF`), and the pair stands for one character. "
+        "Alone, it is no character at all (text copied from JSON sometimes has one).",
+        (_UNITS.replace('"{code} is billed once per session"', r'"{code} is billed once per session \uDEAB"'),),
+        (_UNITS.replace('"{code} is billed once per session"', r'"{code} is billed once per session \uD83D\uDEAB"'),),
+        "write both halves of the pair (`\\uD83D\\uDEAB`), or the character itself.",
+    ),
+    # ---- policies and includes -------------------------------------------------------------------
+    Code(
+        "PR101", _E, "include of an unknown policy",
+        "`include ID` names a policy id that no file in the policy folders declares (ids are the word after "
+        "`policy`, not file names). A close id gets a `did you mean`.",
+        (
+            _p('''
+                # common.policy
+                policy common-knee "Shared knee injection rules"
+            '''),
+            _p('''
+                # example.policy
+                policy acme-knee "Acme: knee injections"
+                  payer acme
+                  include common-kne
+            '''),
+        ),
+        (
+            _p('''
+                # common.policy
+                policy common-knee "Shared knee injection rules"
+            '''),
+            _p('''
+                # example.policy
+                policy acme-knee "Acme: knee injections"
+                  payer acme
+                  include common-knee
+            '''),
+        ),
+        "correct the id, or pass the folder that holds the policy with `--policies DIR`.",
+    ),
+    Code(
+        "PR102", _E, "include cycle",
+        "A policy includes itself, directly or through others, so its sets and rules have no first definition.",
+        (
+            _p('''
+                # a.policy
+                policy cycle-a "Acme: knee injections"
+                  payer acme
+                  include cycle-b
+            '''),
+            _p('''
+                # b.policy
+                policy cycle-b "Shared coding rules"
+                  include cycle-a
+            '''),
+        ),
+        (
+            _p('''
+                # a.policy
+                policy cycle-a "Acme: knee injections"
+                  payer acme
+                  include cycle-b
+            '''),
+            _p('''
+                # b.policy
+                policy cycle-b "Shared coding rules"
+            '''),
+        ),
+        "only one of the two includes the other; move what both need into a third policy that both include.",
+    ),
+    Code(
+        "PR103", _E, "policy id defined twice",
+        "Two files declare the same policy id, so `include` and the decisions' `policy` field would be ambiguous.",
+        (
+            _p('''
+                # first.policy
+                policy knee "Acme: knee injections"
+                  payer acme
+            '''),
+            _p('''
+                # second.policy
+                policy knee "Globex: knee injections"
+                  payer globex
+            '''),
+        ),
+        (
+            _p('''
+                # first.policy
+                policy acme-knee "Acme: knee injections"
+                  payer acme
+            '''),
+            _p('''
+                # second.policy
+                policy globex-knee "Globex: knee injections"
+                  payer globex
+            '''),
+        ),
+        "give each policy its own id.",
+    ),
+    Code(
+        "PR104", _E, "more than one payer in a policy",
+        "A payer policy names exactly one payer.",
+        (_p('''
+            policy example "Knee injections"
+              payer acme
+              payer globex
+        '''),),
+        (_p('''
+            policy example "Knee injections"
+              payer acme
+        '''),),
+        "one policy per payer; put what they share in a policy without `payer` and include it from both.",
+    ),
+    Code(
+        "PR105", _E, "two policies for one payer",
+        "Claims are routed to a policy by payer (case-insensitive), so each payer has exactly one policy.",
+        (
+            _p('''
+                # em.policy
+                policy acme-em "Acme: E/M visits"
+                  payer Acme
+            '''),
+            _p('''
+                # knee.policy
+                policy acme-knee "Acme: knee injections"
+                  payer acme
+            '''),
+        ),
+        (
+            _p('''
+                # em.policy
+                policy acme-em "Acme: E/M visits"
+            '''),
+            _p('''
+                # knee.policy
+                policy acme-knee "Acme: knee injections"
+                  payer acme
+                  include acme-em
+            '''),
+        ),
+        "merge the two, or keep the rules of one in a policy without `payer` and include it.",
+    ),
+    # ---- sets and codes --------------------------------------------------------------------------
+    Code(
+        "PR201", _E, "unknown set",
+        "A condition names a set that is not declared in the policy or in one it includes. Set names are "
+        "case-sensitive; a close name gets a `did you mean`.",
+        (_p('''
+            policy example "Acme: E/M visits"
+              payer acme
+              source NCCI "NCCI Policy Manual"
+              codes EM = 99202..99215
+
+              rule em-needs-25:
+                deny line when code in EM and same day as INJ and lacks modifier 25
+                message "E/M {code} the same day as knee injection {other_code} needs modifier 25"
+                per NCCI
+        '''),),
+        (_p('''
+            policy example "Acme: E/M visits"
+              payer acme
+              source NCCI "NCCI Policy Manual"
+              codes EM = 99202..99215
+              codes INJ = 20610, 20611
+
+              rule em-needs-25:
+                deny line when code in EM and same day as INJ and lacks modifier 25
+                message "E/M {code} the same day as knee injection {other_code} needs modifier 25"
+                per NCCI
+        '''),),
+        "correct the name, declare the set, or include the policy that declares it.",
+    ),
+    Code(
+        "PR202", _E, "set of the wrong kind",
+        "`code in` needs a `codes` set; `has diagnosis in` a `diagnoses` (or `stems`) set; `has muscle in` "
+        "a `names` (or `stems`) set, and so on.",
+        (_p('''
+            policy example "Knee injections"
+              payer acme
+              source LCD "Local coverage determination"
+              codes INJ = 20610, 20611
+              diagnoses COVERED = M79.1, M79.7
+
+              rule covered:
+                deny line when code in INJ and code not in COVERED
+                message "no covered diagnosis"
+                per LCD
+        '''),),
+        (_p('''
+            policy example "Knee injections"
+              payer acme
+              source LCD "Local coverage determination"
+              codes INJ = 20610, 20611
+              diagnoses COVERED = M79.1, M79.7
+
+              rule covered:
+                deny line when code in INJ and lacks diagnosis in COVERED
+                message "no covered diagnosis"
+                per LCD
+        '''),),
+        "use the condition that reads that kind of value: here the rule meant `lacks diagnosis in COVERED`.",
+    ),
+    Code(
+        "PR203", _E, "malformed procedure code",
+        "A CPT or HCPCS code has exactly 5 letters or digits (`20610`, `J3301`, `0232T`), in a `codes` set "
+        "or after `code is`.",
+        (_UNITS.replace("20610, 20611", "20610, 2061"),),
+        (_UNITS,),
+        "write the full code; a leading zero counts (`01999`).",
+    ),
+    Code(
+        "PR204", _E, "malformed diagnosis code",
+        "An ICD-10-CM code is a letter, two digits, then up to four more letters or digits, with or without "
+        "the dot (`M79.1`, `M7918`).",
+        (_p('''
+            policy example "Knee injections"
+              payer acme
+              source LCD "Local coverage determination"
+              diagnoses COVERED = M79.1, 79.7
+
+              rule covered-diagnosis:
+                deny line when lacks diagnosis in COVERED
+                message "no covered diagnosis"
+                per LCD
+        '''),),
+        (_p('''
+            policy example "Knee injections"
+              payer acme
+              source LCD "Local coverage determination"
+              diagnoses COVERED = M79.1, M79.7
+
+              rule covered-diagnosis:
+                deny line when lacks diagnosis in COVERED
+                message "no covered diagnosis"
+                per LCD
+        '''),),
+        "add the chapter letter: `M79.7`.",
+    ),
+    Code(
+        "PR205", _E, "malformed modifier",
+        "A modifier is two letters or digits (`25`, `59`, `LT`).",
+        (_p('''
+            policy example "Knee injections"
+              payer acme
+              source NCCI "NCCI Policy Manual"
+              codes INJ = 20610, 20611
+
+              rule modifier-25:
+                deny line when code in INJ and has modifier 250
+                message "modifier 25 belongs on the E/M line, not on {code}"
+                per NCCI
+        '''),),
+        (_p('''
+            policy example "Knee injections"
+              payer acme
+              source NCCI "NCCI Policy Manual"
+              codes INJ = 20610, 20611
+
+              rule modifier-25:
+                deny line when code in INJ and has modifier 25
+                message "modifier 25 belongs on the E/M line, not on {code}"
+                per NCCI
+        '''),),
+        "write the two characters of the modifier: `has modifier 25`.",
+    ),
+    Code(
+        "PR206", _E, "malformed stem or name",
+        "A stem is one word (a value matches when one of its words starts with a stem); a name cannot be blank.",
+        (_p('''
+            policy example "Knee injections"
+              payer acme
+              source EXCLUDED "Excluded injectates"
+              stems EXCLUDED_INJECTATES = "platelet rich", "vitamin"
+
+              rule excluded-injectate:
+                deny claim when has substance in EXCLUDED_INJECTATES
+                message "{matched} is an excluded injectate"
+                per EXCLUDED
+        '''),),
+        (_p('''
+            policy example "Knee injections"
+              payer acme
+              source EXCLUDED "Excluded injectates"
+              stems EXCLUDED_INJECTATES = "platelet", "vitamin"
+
+              rule excluded-injectate:
+                deny claim when has substance in EXCLUDED_INJECTATES
+                message "{matched} is an excluded injectate"
+                per EXCLUDED
+        '''),),
+        '`"platelet"` alone already matches "platelet-rich plasma"; use a `names` set to match whole names exactly.',
+    ),
+    Code(
+        "PR207", _E, "range that is not a range of codes of one shape",
+        "Ranges are for `codes` sets only, and both bounds need letters and digits in the same places: a range "
+        "holds the codes of its bounds' shape.",
+        (_p('''
+            policy example "Knee injections"
+              payer acme
+              source CPT "CPT descriptors"
+              codes CATEGORY_III = 0232T..99999
+
+              rule category-iii:
+                review line when code in CATEGORY_III
+                message "{code} is a category III code"
+                per CPT
+        '''),),
+        (_p('''
+            policy example "Knee injections"
+              payer acme
+              source CPT "CPT descriptors"
+              codes CATEGORY_III = 0001T..0999T
+
+              rule category-iii:
+                review line when code in CATEGORY_III
+                message "{code} is a category III code"
+                per CPT
+        '''),),
+        "give both bounds the same shape (`0001T..0999T`); list stems and names one by one.",
+    ),
+    Code(
+        "PR208", _E, "range upside down",
+        "The first bound is above the second, so the range holds nothing.",
+        (_p('''
+            policy example "E/M visits"
+              payer acme
+              source NCCI "NCCI Policy Manual"
+              codes EM = 99215..99202
+              codes INJ = 20610, 20611
+
+              rule em-needs-25:
+                deny line when code in EM and same day as INJ and lacks modifier 25
+                message "E/M {code} the same day as knee injection {other_code} needs modifier 25"
+                per NCCI
+        '''),),
+        (_p('''
+            policy example "E/M visits"
+              payer acme
+              source NCCI "NCCI Policy Manual"
+              codes EM = 99202..99215
+              codes INJ = 20610, 20611
+
+              rule em-needs-25:
+                deny line when code in EM and same day as INJ and lacks modifier 25
+                message "E/M {code} the same day as knee injection {other_code} needs modifier 25"
+                per NCCI
+        '''),),
+        "low bound first.",
+    ),
+    Code(
+        "PR209", _E, "set defined twice",
+        "Two sets with one name in a policy, or a set that an included policy already declares.",
+        (_UNITS.replace("  codes INJ = 20610, 20611\n", "  codes INJ = 20610, 20611\n  codes INJ = 20610\n"),),
+        (_UNITS,),
+        "rename one, or remove it and use the included set.",
+    ),
+    Code(
+        "PR210", _W, "unused set",
+        "No rule names the set, in its policy or in any policy that includes it.",
+        (_UNITS.replace("  codes INJ = 20610, 20611\n",
+                        "  codes INJ = 20610, 20611\n  codes DRY_NEEDLING = 20604, 20606\n"),),
+        (_UNITS,),
+        "remove the set, or write the rule that needs it. A set kept as documentation is better as a comment.",
+    ),
+    Code(
+        "PR211", _W, "value listed twice in a set",
+        "The same value twice (in the set's normal form: codes and diagnoses ignore case and dots, names ignore "
+        "case and spacing), a code inside a range of the same set, or two overlapping ranges.",
+        (_p('''
+            policy example "E/M visits"
+              payer acme
+              source NCCI "NCCI Policy Manual"
+              codes EM = 99202..99215, 99214
+              codes INJ = 20610, 20611
+
+              rule em-needs-25:
+                deny line when code in EM and same day as INJ and lacks modifier 25
+                message "E/M {code} the same day as knee injection {other_code} needs modifier 25"
+                per NCCI
+        '''),),
+        (_p('''
+            policy example "E/M visits"
+              payer acme
+              source NCCI "NCCI Policy Manual"
+              codes EM = 99202..99215
+              codes INJ = 20610, 20611
+
+              rule em-needs-25:
+                deny line when code in EM and same day as INJ and lacks modifier 25
+                message "E/M {code} the same day as knee injection {other_code} needs modifier 25"
+                per NCCI
+        '''),),
+        "remove the repeated value, or merge the ranges.",
+    ),
+    # ---- rules and conditions --------------------------------------------------------------------
+    Code(
+        "PR301", _E, "rule id defined twice",
+        "Rule ids name a rule in decisions (`\"rule\": \"units\"`), so they are unique in a policy and in "
+        "everything it includes.",
+        (_UNITS + "\n" + _RULE_SIDE.replace("rule side:", "rule units:"),),
+        (_UNITS + "\n" + _RULE_SIDE.replace("rule side:", "rule side:"),),
+        "rename one of the two rules.",
+    ),
+    Code(
+        "PR302", _E, "unknown field",
+        "Conditions read a line's `modifiers`, `diagnoses`, `muscles` and `substances` (singular or plural) "
+        "and its `units`. A list is compared by how many distinct values it has (`distinct muscles > 2`).",
+        (_p('''
+            policy example "Knee injections"
+              payer acme
+              source CPT "CPT descriptors"
+              codes INJ = 20610, 20611
+
+              rule side:
+                review line when code in INJ and lacks modifer RT and lacks modifier LT
+                message "{code} does not say which knee (RT or LT)"
+                per CPT
+        '''),),
+        (_p('''
+            policy example "Knee injections"
+              payer acme
+              source CPT "CPT descriptors"
+              codes INJ = 20610, 20611
+
+              rule side:
+                review line when code in INJ and lacks modifier RT and lacks modifier LT
+                message "{code} does not say which knee (RT or LT)"
+                per CPT
+        '''),),
+        "correct the field name.",
+    ),
+    Code(
+        "PR303", _E, "condition that can never be true",
+        "The rule never fires. payrule finds this from the rule's `and` items alone: two different `code is`, "
+        "`code in A and code not in A`, a code that is not in the set it must be in, code sets with no code "
+        "in common, `has X` with `lacks X`, counts that cannot be met together (`units > 5 and units < 3`, "
+        "`has muscles and distinct muscles < 1`), `units < 1` (units are at least 1), or an `or` none of "
+        "whose branches can be true.",
+        (_p('''
+            policy example "Knee injections"
+              payer acme
+              source CPT "CPT descriptors"
+
+              rule one-unit:
+                deny line when code is 20610 and code is 20611 and units > 1
+                message "{code} is billed once per joint, not {units} times"
+                per CPT
+        '''),),
+        (_p('''
+            policy example "Knee injections"
+              payer acme
+              source CPT "CPT descriptors"
+
+              rule one-unit:
+                deny line when (code is 20610 or code is 20611) and units > 1
+                message "{code} is billed once per joint, not {units} times"
+                per CPT
+        '''),),
+        "a line has one code: if either code should do, write `(code is 20610 or code is 20611)`, or use a "
+        "set; otherwise keep the one the rule is about.",
+    ),
+    Code(
+        "PR304", _E, "impossible limit",
+        "`more than 0 ... sessions` denies every session (write the condition without the limit instead), a "
+        "window of 0 days or months holds no earlier session, and `less than 1 days after the last ... "
+        "session` is never true (earlier sessions are at least a day before).",
+        (_p('''
+            policy example "Knee injections"
+              payer acme
+              source LCD "Local coverage determination"
+              codes INJ = 20610, 20611
+
+              rule frequency:
+                deny line when code in INJ and more than 0 INJ sessions within 12 months
+                message "{nth} knee injection session in 12 months"
+                per LCD
+        '''),),
+        (_p('''
+            policy example "Knee injections"
+              payer acme
+              source LCD "Local coverage determination"
+              codes INJ = 20610, 20611
+
+              rule frequency:
+                deny line when code in INJ and more than 3 INJ sessions within 12 months
+                message "{nth} knee injection session in 12 months"
+                per LCD
+        '''),),
+        "write the number of sessions allowed: `more than 3 INJ sessions within 12 months` denies the 4th.",
+    ),
+    Code(
+        "PR305", _E, "claim rule that depends on other claims' decisions",
+        "A `claim` rule denies every line of the claim, so it may look only at the claim's own lines and "
+        "same-day lines: no session limits, no spacing, no `same day as earlier`.",
+        (_p('''
+            policy example "Knee injections"
+              payer acme
+              source LCD "Local coverage determination"
+              codes INJ = 20610, 20611
+
+              rule frequency:
+                deny claim when code in INJ and more than 3 INJ sessions within 12 months
+                message "{nth} knee injection session in 12 months"
+                per LCD
+        '''),),
+        (_p('''
+            policy example "Knee injections"
+              payer acme
+              source LCD "Local coverage determination"
+              codes INJ = 20610, 20611
+
+              rule frequency:
+                deny line when code in INJ and more than 3 INJ sessions within 12 months
+                message "{nth} knee injection session in 12 months"
+                per LCD
+        '''),),
+        "deny the line: `deny line when ...`.",
+    ),
+    Code(
+        "PR306", _W, "rule shadowed by an earlier rule with the same effect",
+        "An earlier rule (in the policy or one it includes) has the same action and scope, and every one of "
+        "its `and` items is also in this rule: whenever this rule fires, the earlier one already has, so this "
+        "one never changes a decision. Only `and` items are compared, exactly as written: payrule does not try "
+        "to prove that one condition implies another in general.",
+        (_p('''
+            policy example "Knee injections"
+              payer acme
+              source NCCI "NCCI Policy Manual"
+              codes INJ = 20610, 20611
+
+              rule modifier-25:
+                deny line when code in INJ and has modifier 25
+                message "modifier 25 belongs on the E/M line, not on {code}"
+                per NCCI
+
+              rule modifier-25-with-units:
+                deny line when code in INJ and units > 1 and has modifier 25
+                message "modifier 25 on {code} with {units} units"
+                per NCCI
+        '''),),
+        (_p('''
+            policy example "Knee injections"
+              payer acme
+              source NCCI "NCCI Policy Manual"
+              codes INJ = 20610, 20611
+
+              rule modifier-25:
+                deny line when code in INJ and has modifier 25
+                message "modifier 25 belongs on the E/M line, not on {code}"
+                per NCCI
+        '''),),
+        "remove the later rule, or change one of the two so they say different things.",
+    ),
+    # ---- messages and sources --------------------------------------------------------------------
+    Code(
+        "PR401", _E, "message placeholder the rule does not provide",
+        "A message may quote `{code}`, `{date}`, `{line}`, `{units}`, `{claim_id}`, `{patient_id}`, `{payer}`, "
+        "`{policy}` and `{rule}` always, and the facts its top-level `and` items find: `{matched}` for "
+        "`has F in SET`, `{distinct_F}` for `distinct F`, `{other_code}` and friends for `same day as`, "
+        "`{nth}`, `{next_date}` and friends for a session limit, `{days}`, `{last_date}` for spacing. A fact "
+        "under `or` or `not` may not exist when the rule fires, so it cannot be quoted.",
+        (_p('''
+            policy example "Knee injections"
+              payer acme
+              source LCD "Local coverage determination"
+              codes INJ = 20610, 20611
+
+              rule frequency:
+                deny line when code in INJ and more than 3 INJ sessions within 12 months
+                message "{nht} session in 12 months; next eligible {next_date}"
+                per LCD
+        '''),),
+        (_p('''
+            policy example "Knee injections"
+              payer acme
+              source LCD "Local coverage determination"
+              codes INJ = 20610, 20611
+
+              rule frequency:
+                deny line when code in INJ and more than 3 INJ sessions within 12 months
+                message "{nth} session in 12 months; next eligible {next_date}"
+                per LCD
+        '''),),
+        "quote one of the placeholders the help lists.",
+    ),
+    Code(
+        "PR402", _E, "unmatched brace in a message",
+        "`{` starts a placeholder; a literal brace is written twice.",
+        (_UNITS.replace('"{code} is billed once per session"', '"{code} is billed once per session {not {units}"'),),
+        (_UNITS.replace('"{code} is billed once per session"', '"{code} is billed once per session {{not {units}}}"'),),
+        "close the placeholder, or write `{{` for `{` and `}}` for `}`.",
+    ),
+    Code(
+        "PR403", _E, "unknown source",
+        "`per SOURCE` names a source that is not declared in the policy or one it includes. A close name gets "
+        "a `did you mean`.",
+        (_p('''
+            policy example "Knee injections"
+              payer acme
+              codes INJ = 20610, 20611
+
+              rule bilateral:
+                deny line when code in INJ and has modifier 50
+                message "modifier 50 (bilateral) does not apply to {code}"
+                per NORIDIAN
+        '''),),
+        (_p('''
+            policy example "Knee injections"
+              payer acme
+              source NORIDIAN "Noridian JE Part B, Knee Injections article"
+              codes INJ = 20610, 20611
+
+              rule bilateral:
+                deny line when code in INJ and has modifier 50
+                message "modifier 50 (bilateral) does not apply to {code}"
+                per NORIDIAN
+        '''),),
+        'correct the name, or declare the source with `source NAME "citation"`.',
+    ),
+    Code(
+        "PR404", _E, "source defined twice",
+        "Two sources with one name in one policy.",
+        (_UNITS.replace('  source CPT "CPT descriptors"\n',
+                        '  source CPT "CPT descriptors"\n  source CPT "AMA CPT Professional"\n'),),
+        (_UNITS,),
+        "keep one, or rename one and cite it from the rules it backs.",
+    ),
+    Code(
+        "PR405", _W, "unused source",
+        "No rule cites the source with `per`, in its policy or in any policy that includes it.",
+        (_UNITS.replace('  source CPT "CPT descriptors"\n',
+                        '  source CPT "CPT descriptors"\n  source NCCI "NCCI Policy Manual"\n'),),
+        (_UNITS,),
+        "cite it from the rules that come from it, or remove it.",
+    ),
+    Code(
+        "PR406", _W, "rule without a `per` citation",
+        "Every denial should be traceable to the payer's text; the citation is shown with each decision.",
+        (_UNITS.replace('  source CPT "CPT descriptors"\n', "").replace("    per CPT\n", ""),),
+        (_UNITS,),
+        "declare the source (`source CPT \"...\"`) and add `per CPT` to the rule.",
+    ),
+    Code(
+        "PR407", _W, "rule without a message",
+        "Without one, a decision's reason says only which rule fired; the biller needs to know why.",
+        (_UNITS.replace('    message "{code} is billed once per session"\n', ""),),
+        (_UNITS,),
+        "add a message: `message \"{code} is billed once per session\"`.",
+    ),
+)
+
+CODES: dict[str, Code] = {c.code: c for c in _CATALOG}
+
+
+def lookup(code: str) -> Code:
+    """The catalog entry of a code; ValueError for a code the catalog does not have."""
+    try:
+        return CODES[code]
+    except KeyError:
+        raise ValueError(f"unknown diagnostic code {code!r} (add it to payrule.lang.codes)") from None
