@@ -383,7 +383,6 @@ class Gen:
     def corrupt(self, c: dict, prev_id: str | None) -> str | None:
         """Make `c` unreadable in one of the contract's ways; returns "broken" when the JSON text must
         be cut, or a claim id to reuse; else None."""
-        rand = self.rand
         kind = self.randrange(0, 14)
         ln = self.pick(c["lines"])
         if kind == 0:

@@ -617,7 +617,6 @@ def decide_group(medicare: bool, claims: list, history) -> None:
         else:
             e.append(h)
     sessions = sorted(earlier)
-    payer = MEDICARE if medicare else AETNA
     for ln in lines:
         code = ln.code
         reasons = None

@@ -7,6 +7,7 @@ seed, because every set is sorted before it is written and nothing depends on ti
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import jinja2
 
@@ -29,13 +30,13 @@ class InternalCompilerError(Exception):
         self.source = source
 
 
-def _only_pycode(value):
+def _only_pycode(value: object) -> PyCode:
     if not isinstance(value, PyCode):
         raise TypeError(f"template value {value!r} was not made safe with py_literal/py_ident")
     return value
 
 
-def template_environment(package: str = "payrule.codegen", **options) -> jinja2.Environment:
+def template_environment(package: str = "payrule.codegen", **options: Any) -> jinja2.Environment:
     """The templates under `<package>/templates/`: undefined names are errors, no HTML escaping (it
     would corrupt Python and prose alike), block tags take their line with them."""
     return jinja2.Environment(
@@ -53,6 +54,12 @@ def template_environment(package: str = "payrule.codegen", **options) -> jinja2.
 def _env() -> jinja2.Environment:
     """For Python source: every value must have been made safe by pycode (finalize refuses the rest)."""
     return template_environment(finalize=_only_pycode)
+
+
+def _write_indexes(w: Writer, policy: ir.Policy, idents: dict[str, PyCode]) -> None:
+    for name, sets in (("SAME_DAY_SETS", policy.same_day_sets), ("EARLIER_SETS", policy.earlier_sets),
+                       ("SESSION_SETS", policy.session_sets)):
+        write_index(w, name, sets, idents)
 
 
 def compile_ir(policy: ir.Policy) -> str:
@@ -84,9 +91,7 @@ def compile_ir(policy: ir.Policy) -> str:
         sets=written(lambda w: write_sets(w, policy, idents)),
         rules=[written(lambda w, r=r, i=i: write_rule(w, r, i, idents)) for r, i in rules],
         table=written(lambda w: write_rules_table(w, rules, idents)),
-        index=written(lambda w: [write_index(w, name, sets, idents) for name, sets in (
-            ("SAME_DAY_SETS", policy.same_day_sets), ("EARLIER_SETS", policy.earlier_sets),
-            ("SESSION_SETS", policy.session_sets))]),
+        index=written(lambda w: _write_indexes(w, policy, idents)),
     )
     try:
         compile(text, f"<payrule {policy.id}>", "exec")

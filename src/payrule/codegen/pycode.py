@@ -18,7 +18,7 @@ class PyCode(str):
 _SAFE_ATOMS = (str, int, bool, type(None))
 
 
-def py_literal(value) -> PyCode:
+def py_literal(value: object) -> PyCode:
     """`repr()` of a str, int, bool, None, or a tuple/frozenset of those (frozensets sorted)."""
     if isinstance(value, _SAFE_ATOMS) and not isinstance(value, float):
         return PyCode(repr(value))
