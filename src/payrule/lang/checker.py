@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from payrule.lang import nodes
 from payrule.lang.diagnostics import Diagnostic, Severity, did_you_mean, error
@@ -20,6 +20,7 @@ from payrule.runtime.schema import (
     LINE_FIELDS,
     MODIFIER_PATTERN,
     NUMBER_FIELDS,
+    code_shape,
     normal,
 )
 from payrule.runtime.schema import LIST_FIELDS as _LIST_NAMES
@@ -122,7 +123,7 @@ _SOURCE_OF = {
 }
 
 
-def split_message(text: nodes.Text, allowed: set[str], diags: list[Diagnostic], nested: set[str] = frozenset()) -> tuple[Segment, ...]:
+def split_message(text: nodes.Text, allowed: set[str], diags: list[Diagnostic], nested: frozenset[str] | set[str] = frozenset()) -> tuple[Segment, ...]:
     """"{nth} session" -> (Placeholder('nth'), ' session'); `{{` and `}}` stand for braces.
     `nested` names the placeholders conditions under `or`/`not` would find (for a better hint)."""
     out: list[Segment] = []
@@ -227,7 +228,8 @@ class _Checker:
         nxt = stack[1] if len(stack) > 1 else stack[0]
         for inc in root.policy.of_type(nodes.Include):
             if inc.policy.value == nxt:
-                return inc.policy.span
+                span: Span = inc.policy.span
+                return span
         return root.policy.id.span
 
     def pass_duplicates(self) -> None:
@@ -250,7 +252,7 @@ class _Checker:
             else:
                 seen[key] = p
 
-    def _no_dupes(self, u: Unit, kind: type, what: str, key: Callable, code: str) -> None:
+    def _no_dupes(self, u: Unit, kind: type, what: str, key: Callable[[Any], nodes.Ident], code: str) -> None:
         seen: dict[str, nodes.Ident] = {}
         for s in u.policy.of_type(kind):
             ident = key(s)
@@ -289,8 +291,7 @@ class _Checker:
         lo, hi = r.lo.text.upper(), r.hi.text.upper()
         if not (_CODE.match(lo) and _CODE.match(hi)):
             return
-        shape = lambda c: "".join("9" if ch.isdigit() else "A" for ch in c)  # noqa: E731
-        if shape(lo) != shape(hi):
+        if code_shape(lo) != code_shape(hi):
             self.diags.append(error("PR207", f"the bounds of `{r.lo.text}..{r.hi.text}` have different shapes", r.span,
                                     help="both bounds need letters and digits in the same places, e.g. `J0000..J9999`"))
         elif lo > hi:
@@ -330,7 +331,7 @@ class _Checker:
                 for c in walk(rule.cond):
                     self._refs(c, sets)
 
-    def _set(self, ident: nodes.Ident, sets: dict, want: str | None = None) -> nodes.SetDecl | None:
+    def _set(self, ident: nodes.Ident, sets: dict[str, Any], want: str | None = None) -> nodes.SetDecl | None:
         found = sets.get(ident.value)
         if found is None:
             hint = did_you_mean(ident.value, sets)
@@ -342,7 +343,8 @@ class _Checker:
         if want is not None and decl.kind != want:
             self.diags.append(error("PR202", f"`{ident.value}` is a `{decl.kind}` set, not a `{want}` set", ident.span,
                                     help=f"this condition needs a set declared with `{want}`"))
-        return decl
+        found_decl: nodes.SetDecl = decl
+        return found_decl
 
     def _field(self, ident: nodes.Ident, want: str) -> str | None:
         name = field_name(ident.value)
@@ -357,7 +359,7 @@ class _Checker:
             return None
         return name
 
-    def _refs(self, c: nodes.Cond, sets: dict) -> None:
+    def _refs(self, c: nodes.Cond, sets: dict[str, Any]) -> None:
         if isinstance(c, nodes.CodeIn):
             self._set(c.set, sets, "codes")
         elif isinstance(c, nodes.CodeIs):
@@ -421,7 +423,7 @@ class _Checker:
                 if rule.message is not None:
                     split_message(rule.message, provided(rule.cond), self.diags, provided_anywhere(rule.cond))
 
-    PASSES: tuple[tuple[str, Callable], ...] = (
+    PASSES: tuple[tuple[str, Callable[["_Checker"], None]], ...] = (
         ("policy ids", pass_policy_ids),
         ("includes", pass_includes),
         ("duplicates", pass_duplicates),
@@ -479,7 +481,7 @@ class _Checker:
                 values.add(normal(form, m.text))
         return SetDef(decl.name.value, decl.kind, tuple(sorted(values)), tuple(sorted(ranges)), owner, decl.name.span)
 
-    def _rule(self, rule: nodes.Rule, unit: Unit, sources: dict) -> CheckedRule:
+    def _rule(self, rule: nodes.Rule, unit: Unit, sources: dict[str, Any]) -> CheckedRule:
         diags: list[Diagnostic] = []
         msg = split_message(rule.message, provided(rule.cond), diags) if rule.message else ()
         sp = rule.span

@@ -6,7 +6,7 @@ wherever they were written, which is what parser tests and the formatter's round
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Any, Literal, Union
 
 from payrule.lang.source import Span
 
@@ -240,7 +240,7 @@ class Policy:
     comments: tuple[Comment, ...] = field(default=(), compare=False, repr=False)
     span: Span = _span()
 
-    def of_type(self, kind: type) -> list:
+    def of_type(self, kind: type) -> list[Any]:
         return [s for s in self.statements if isinstance(s, kind)]
 
     @property

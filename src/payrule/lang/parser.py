@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from lark import Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark.tree import Meta
 
 from payrule.lang import nodes
-from payrule.lang.diagnostics import DiagnosticError, did_you_mean, error
+from payrule.lang.diagnostics import Diagnostic, DiagnosticError, did_you_mean, error
 from payrule.lang.grammar import expected_words, keyword_of, parser
 from payrule.lang.source import SourceFile, Span
 
@@ -50,7 +52,7 @@ def _comments(source: SourceFile) -> tuple[nodes.Comment, ...]:
 # ---- syntax errors -----------------------------------------------------------------------------
 
 
-def _syntax_diagnostic(source: SourceFile, exc: UnexpectedInput):
+def _syntax_diagnostic(source: SourceFile, exc: UnexpectedInput) -> Diagnostic:
     if isinstance(exc, UnexpectedToken):
         tok = exc.token
         expected = set(exc.expected) | ({"$END"} if _can_end(exc) else set())
@@ -82,7 +84,8 @@ def _syntax_diagnostic(source: SourceFile, exc: UnexpectedInput):
             guess = did_you_mean(str(prev), starts)
             if guess:
                 pw = max(1, len(str(prev)))
-                return error("PR001", f"unknown condition `{prev}`", source.span(prev.line, prev.column, prev.line, prev.column + pw), help=guess)
+                line, col = prev.line or 1, prev.column or 1
+                return error("PR001", f"unknown condition `{prev}`", source.span(line, col, line, col + pw), help=guess)
             help_ = f"`{prev}` is read as a field compared with a number, e.g. `units > 1`: expected a comparison"
         elif expected == {"STRING"} and prev is not None and prev.type == "NAME" and _is_policy_header(exc):
             what, help_ = "the policy needs a title", 'write it after the id: `policy ID "Title"`'
@@ -110,7 +113,7 @@ def _syntax_diagnostic(source: SourceFile, exc: UnexpectedInput):
     raise exc  # pragma: no cover
 
 
-def _previous_token(exc: UnexpectedToken):
+def _previous_token(exc: UnexpectedToken) -> Token | None:
     history = getattr(exc, "token_history", None)
     return history[-1] if history else None
 
@@ -125,7 +128,7 @@ def _is_policy_header(exc: UnexpectedToken) -> bool:
 
 def _can_end(exc: UnexpectedToken) -> bool:
     try:
-        return "$END" in exc.interactive_parser.accepts()
+        return "$END" in exc.interactive_parser.accepts()  # type: ignore[no-untyped-call]
     except Exception:  # pragma: no cover - defensive: accepts() replays the parser
         return False
 
@@ -148,7 +151,7 @@ def decode_string(raw: str, span: Span | None = None) -> str:
     """Decode the text between the quotes: `\\"`, `\\\\`, `\\n`, `\\t` and `\\uXXXX` (a surrogate pair of
     `\\uXXXX` escapes is one character; a lone surrogate is an error)."""
 
-    def fail(m: re.Match, code: str, message: str, help_: str):
+    def fail(m: re.Match[str], code: str, message: str, help_: str) -> None:
         if span is None:
             raise ValueError(message)
         col = span.col + 1 + m.start()
@@ -156,7 +159,7 @@ def decode_string(raw: str, span: Span | None = None) -> str:
 
     out: list[str] = []
     pos = 0
-    pending_high: re.Match | None = None
+    pending_high: re.Match[str] | None = None
     for m in _ESCAPE.finditer(raw):
         out.append(raw[pos:m.start()])
         pos = m.end()
@@ -196,17 +199,17 @@ def decode_string(raw: str, span: Span | None = None) -> str:
 
 
 @v_args(meta=True)
-class _ToAst(Transformer):
+class _ToAst(Transformer[Token, Any]):
     def __init__(self, source: SourceFile):
         super().__init__(visit_tokens=False)
         self.src = source
 
     # helpers
-    def _span(self, meta) -> Span:
+    def _span(self, meta: Meta) -> Span:
         return Span(self.src.name, meta.line, meta.column, meta.end_line, meta.end_column)
 
     def _tspan(self, tok: Token) -> Span:
-        return Span(self.src.name, tok.line, tok.column, tok.end_line, tok.end_column)
+        return Span(self.src.name, tok.line or 0, tok.column or 0, tok.end_line or 0, tok.end_column or 0)
 
     def _ident(self, tok: Token) -> nodes.Ident:
         return nodes.Ident(str(tok), self._tspan(tok))
@@ -220,46 +223,46 @@ class _ToAst(Transformer):
         return nodes.Number(int(tok), self._tspan(tok))
 
     @staticmethod
-    def _of(children, *types):
+    def _of(children: list[Any], *types: str) -> list[Token]:
         return [c for c in children if isinstance(c, Token) and c.type in types]
 
     # top level
-    def start(self, meta, children):
+    def start(self, meta: Meta, children: list[Any]) -> Any:
         return children[0]
 
-    def policy(self, meta, children):
+    def policy(self, meta: Meta, children: list[Any]) -> Any:
         name = self._of(children, "NAME")[0]
         title = self._of(children, "STRING")[0]
         stmts = tuple(c for c in children if not isinstance(c, Token))
         return nodes.Policy(self._ident(name), self._text(title), stmts, (), self._span(meta))
 
-    def payer(self, meta, children):
+    def payer(self, meta: Meta, children: list[Any]) -> Any:
         tok = children[1]
         value = self._text(tok).value if tok.type == "STRING" else str(tok)
         return nodes.Payer(nodes.Ident(value, self._tspan(tok)), self._span(meta))
 
-    def include(self, meta, children):
+    def include(self, meta: Meta, children: list[Any]) -> Any:
         return nodes.Include(self._ident(children[1]), self._span(meta))
 
-    def source(self, meta, children):
+    def source(self, meta: Meta, children: list[Any]) -> Any:
         return nodes.Source(self._ident(children[1]), self._text(children[2]), self._span(meta))
 
-    def set_decl(self, meta, children):
+    def set_decl(self, meta: Meta, children: list[Any]) -> Any:
         kind = str(children[0])
         members = tuple(c for c in children[3:] if not isinstance(c, Token))
         return nodes.SetDecl(kind, self._ident(children[1]), members, self._span(meta))  # type: ignore[arg-type]
 
-    def code(self, meta, children):
+    def code(self, meta: Meta, children: list[Any]) -> Any:
         return nodes.Value(str(children[0]), False, self._tspan(children[0]))
 
-    def text(self, meta, children):
+    def text(self, meta: Meta, children: list[Any]) -> Any:
         t = self._text(children[0])
         return nodes.Value(t.value, True, t.span)
 
-    def range(self, meta, children):
+    def range(self, meta: Meta, children: list[Any]) -> Any:
         return nodes.Range(children[0], children[2], self._span(meta))
 
-    def rule(self, meta, children):
+    def rule(self, meta: Meta, children: list[Any]) -> Any:
         rid = self._ident(children[1])
         action, scope = str(children[3]), str(children[4])
         cond = children[6]
@@ -271,36 +274,36 @@ class _ToAst(Transformer):
                 cite = extra
         return nodes.Rule(rid, action, scope, cond, message, cite, span=self._span(meta))  # type: ignore[arg-type]
 
-    def message(self, meta, children):
+    def message(self, meta: Meta, children: list[Any]) -> Any:
         return self._text(children[1])
 
-    def citation(self, meta, children):
+    def citation(self, meta: Meta, children: list[Any]) -> Any:
         return self._ident(children[1])
 
     # conditions
-    def or_cond(self, meta, children):
+    def or_cond(self, meta: Meta, children: list[Any]) -> Any:
         return nodes.Or(tuple(c for c in children if not isinstance(c, Token)), self._span(meta))
 
-    def and_cond(self, meta, children):
+    def and_cond(self, meta: Meta, children: list[Any]) -> Any:
         return nodes.And(tuple(c for c in children if not isinstance(c, Token)), self._span(meta))
 
-    def negation(self, meta, children):
+    def negation(self, meta: Meta, children: list[Any]) -> Any:
         return nodes.Not(children[1], self._span(meta))
 
-    def group(self, meta, children):
+    def group(self, meta: Meta, children: list[Any]) -> Any:
         return children[1]
 
-    def code_in(self, meta, children):
+    def code_in(self, meta: Meta, children: list[Any]) -> Any:
         return nodes.CodeIn(self._ident(children[2]), False, self._span(meta))
 
-    def code_not_in(self, meta, children):
+    def code_not_in(self, meta: Meta, children: list[Any]) -> Any:
         return nodes.CodeIn(self._ident(children[3]), True, self._span(meta))
 
-    def code_is(self, meta, children):
+    def code_is(self, meta: Meta, children: list[Any]) -> Any:
         tok = children[2]
         return nodes.CodeIs(nodes.Value(str(tok), False, self._tspan(tok)), self._span(meta))
 
-    def _has(self, meta, children, negated: bool):
+    def _has(self, meta: Meta, children: list[Any], negated: bool) -> Any:
         field = self._ident(children[1])
         value = set_ = None
         if len(children) == 3:
@@ -314,54 +317,54 @@ class _ToAst(Transformer):
             set_ = self._ident(children[3])
         return nodes.Has(field, negated, value, set_, span=self._span(meta))
 
-    def has(self, meta, children):
+    def has(self, meta: Meta, children: list[Any]) -> Any:
         return self._has(meta, children, False)
 
     has_value = has_in = has
 
-    def lacks(self, meta, children):
+    def lacks(self, meta: Meta, children: list[Any]) -> Any:
         return self._has(meta, children, True)
 
     lacks_value = lacks_in = lacks
 
-    def compare(self, meta, children):
+    def compare(self, meta: Meta, children: list[Any]) -> Any:
         return nodes.Compare(self._ident(children[0]), str(children[1]), self._num(children[2]), False, self._span(meta))  # type: ignore[arg-type]
 
-    def compare_distinct(self, meta, children):
+    def compare_distinct(self, meta: Meta, children: list[Any]) -> Any:
         return nodes.Compare(self._ident(children[1]), str(children[2]), self._num(children[3]), True, self._span(meta))  # type: ignore[arg-type]
 
-    def same_day(self, meta, children):
+    def same_day(self, meta: Meta, children: list[Any]) -> Any:
         earlier = any(isinstance(c, Token) and c.type == "EARLIER" for c in children)
         name = self._of(children, "NAME")[0]
         sharing = lacking = None
         for c in children:
             if isinstance(c, Tree) and c.data == "sharing":
-                sharing = self._ident(c.children[2])
+                sharing = self._ident(c.children[2])  # type: ignore[arg-type]
             elif isinstance(c, Tree) and c.data == "lacking":
-                lacking = self._ident(c.children[1])
+                lacking = self._ident(c.children[1])  # type: ignore[arg-type]
         return nodes.SameDay(self._ident(name), earlier, sharing, lacking, self._span(meta))
 
-    def sharing(self, meta, children):
+    def sharing(self, meta: Meta, children: list[Any]) -> Any:
         return Tree("sharing", children, meta)
 
-    def lacking(self, meta, children):
+    def lacking(self, meta: Meta, children: list[Any]) -> Any:
         return Tree("lacking", children, meta)
 
-    def session_limit(self, meta, children):
+    def session_limit(self, meta: Meta, children: list[Any]) -> Any:
         count = self._num(children[2])
         set_ = self._ident(children[3])
         return nodes.SessionLimit(count, set_, children[5], span=self._span(meta))
 
-    def window(self, meta, children):
+    def window(self, meta: Meta, children: list[Any]) -> Any:
         unit = str(children[2].children[0]) if isinstance(children[2], Tree) else str(children[2])
         unit = "days" if unit.startswith("day") else "months"
         return nodes.Window(unit, self._num(children[1]), self._span(meta))  # type: ignore[arg-type]
 
-    def unit(self, meta, children):
+    def unit(self, meta: Meta, children: list[Any]) -> Any:
         return children[0]
 
-    def calendar_year(self, meta, children):
+    def calendar_year(self, meta: Meta, children: list[Any]) -> Any:
         return nodes.Window("calendar year", None, self._span(meta))
 
-    def spacing(self, meta, children):
+    def spacing(self, meta: Meta, children: list[Any]) -> Any:
         return nodes.Spacing(self._num(children[2]), self._ident(children[7]), span=self._span(meta))
