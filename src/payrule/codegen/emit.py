@@ -22,6 +22,8 @@ __all__ = ["set_value", "write_rule", "write_sets", "write_sources", "write_rule
 
 _CMP = {">": ">", ">=": ">=", "<": "<", "<=": "<=", "=": "==", "!=": "!="}
 _FLIP = {">": "<=", ">=": "<", "<": ">=", "<=": ">", "=": "!=", "!=": "="}
+_IN = {True: "in", False: "not in"}  # membership that holds / fails
+_FOUND = {True: "is not None", False: "is None"}  # a helper's hit that holds / fails
 
 
 def set_idents(policy: ir.Policy, taken: set[str]) -> dict[str, PyCode]:
@@ -111,65 +113,44 @@ class _RuleWriter:
     # -- boolean expressions -------------------------------------------------------------------
     def expr(self, c: ir.Cond) -> PyCode:
         """Python that is true when `c` holds."""
-        match c:
-            case ir.And(items=items):
-                return PyCode(" and ".join(self.part(i) for i in items))
-            case ir.Or(items=items):
-                return PyCode(" or ".join(self.part(i) for i in items))
-            case ir.Not(item=item):
-                return self.neg(item)
-            case ir.CodeIn(set=s, negated=neg):
-                return PyCode(f"ln.code {'not in' if neg else 'in'} {self.S(s)}")
-            case ir.CodeIs(code=code):
-                return PyCode(f"ln.code == {py_literal(code)}")
-            case ir.Has(negated=neg, value=None, set=None):
-                return PyCode(f"not {_field(c.field)}") if neg else _field(c.field)
-            case ir.Has(negated=neg, value=v, set=None) if v is not None and c.field.form != "diagnosis":
-                return PyCode(f"{py_literal(v.value)} {'not in' if neg else 'in'} {_field(c.field)}")
-            case ir.Has(negated=neg):
-                return PyCode(f"{self.first(c)} {'is' if neg else 'is not'} None")
-            case ir.Compare(op=op, value=n, distinct=d):
-                subject = f"len({_field(c.field)})" if d else _field(c.field)
-                return PyCode(f"{subject} {_CMP[op]} {py_literal(n)}")
-            case ir.SameDay():
-                return PyCode(f"{self.same_day_call(c)} is not None")
-            case ir.SessionLimit():
-                return PyCode(f"{self.limit_call(c)} is not None")
-            case ir.Spacing():
-                return PyCode(f"{self.spacing_call(c)} is not None")
-            case _:
-                assert_never(c)
+        return self.test(c, True)
+
+    def neg(self, c: ir.Cond) -> PyCode:
+        """Python that is true when `c` does not hold."""
+        return self.test(c, False)
 
     def part(self, c: ir.Cond) -> PyCode:
         """An operand of `and` / `or`: compound ones in parentheses (atoms bind tighter)."""
         return PyCode(f"({self.expr(c)})") if isinstance(c, (ir.And, ir.Or)) else self.expr(c)
 
-    def neg(self, c: ir.Cond) -> PyCode:
-        """Python that is true when `c` does not hold, written the way a person would."""
+    def test(self, c: ir.Cond, holds: bool) -> PyCode:
+        """Python that is true when `c` holds (`holds`) or when it does not, written the way a person
+        would: `not in` for `in`, a flipped comparison, `is None` for `is not None`."""
         match c:
+            case ir.And(items=items) | ir.Or(items=items):
+                joined = (" and " if isinstance(c, ir.And) else " or ").join(self.part(i) for i in items)
+                return PyCode(joined if holds else f"not ({joined})")
             case ir.Not(item=item):
-                return self.expr(item)
+                return self.test(item, not holds)
             case ir.CodeIn(set=s, negated=neg):
-                return PyCode(f"ln.code {'in' if neg else 'not in'} {self.S(s)}")
+                return PyCode(f"ln.code {_IN[holds != neg]} {self.S(s)}")
             case ir.CodeIs(code=code):
-                return PyCode(f"ln.code != {py_literal(code)}")
+                return PyCode(f"ln.code {'==' if holds else '!='} {py_literal(code)}")
             case ir.Has(negated=neg, value=None, set=None):
-                return _field(c.field) if neg else PyCode(f"not {_field(c.field)}")
+                return _field(c.field) if holds != neg else PyCode(f"not {_field(c.field)}")
             case ir.Has(negated=neg, value=v, set=None) if v is not None and c.field.form != "diagnosis":
-                return PyCode(f"{py_literal(v.value)} {'in' if neg else 'not in'} {_field(c.field)}")
+                return PyCode(f"{py_literal(v.value)} {_IN[holds != neg]} {_field(c.field)}")
             case ir.Has(negated=neg):
-                return PyCode(f"{self.first(c)} {'is not' if neg else 'is'} None")
+                return PyCode(f"{self.first(c)} {_FOUND[holds != neg]}")
             case ir.Compare(op=op, value=n, distinct=d):
                 subject = f"len({_field(c.field)})" if d else _field(c.field)
-                return PyCode(f"{subject} {_CMP[_FLIP[op]]} {py_literal(n)}")
+                return PyCode(f"{subject} {_CMP[op if holds else _FLIP[op]]} {py_literal(n)}")
             case ir.SameDay():
-                return PyCode(f"{self.same_day_call(c)} is None")
+                return PyCode(f"{self.same_day_call(c)} {_FOUND[holds]}")
             case ir.SessionLimit():
-                return PyCode(f"{self.limit_call(c)} is None")
+                return PyCode(f"{self.limit_call(c)} {_FOUND[holds]}")
             case ir.Spacing():
-                return PyCode(f"{self.spacing_call(c)} is None")
-            case ir.And() | ir.Or():
-                return PyCode(f"not ({self.expr(c)})")
+                return PyCode(f"{self.spacing_call(c)} {_FOUND[holds]}")
             case _:
                 assert_never(c)
 
