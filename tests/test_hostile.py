@@ -24,6 +24,7 @@ from payrule.codegen.compiler import compile_model
 from payrule.lang.diagnostics import render
 from payrule.lang.source import SourceFile
 from payrule.loader import Workspace, load_module, load_workspace
+from payrule.runtime import API_VERSION
 
 SENTINEL = "PAYRULE_PWNED"
 PAYLOAD = f"__import__('builtins').setattr(__import__('builtins'), '{SENTINEL}', 1)"
@@ -389,7 +390,7 @@ def test_ids(ident):
     assert mod.POLICY_ID == ident
     assert [r.id for r in mod.RULES] == [ident, "other"]
     assert dict(mod.SOURCES) == {ident: "s"}
-    assert mod.RUNTIME_API == 1 and mod.TITLE == "t" and mod.PAYER == "x"
+    assert mod.RUNTIME_API == API_VERSION and mod.TITLE == "t" and mod.PAYER == "x"
     [reason] = reasons(ws, tpi_claim())
     assert (reason["policy"], reason["rule"], reason["message"]) == (ident, ident, f"{ident}/{ident}")
     [reason] = reasons(ws, tpi_claim(code="20553", muscles=["a", "b", "c"]))

@@ -57,7 +57,7 @@ CASES: dict[str, tuple] = {
     "PR204": ((rule("code in TPI and lacks diagnosis in D", extra="  diagnoses D = 79.1\n"),),
               (rule("code in TPI and lacks diagnosis in D", extra="  diagnoses D = M79.1\n"),)),
     "PR205": ((rule("code in TPI and has modifier 250"),), (rule("code in TPI and has modifier 25"),)),
-    "PR206": ((rule("code in TPI and has substance in S", extra='  stems S = "platelet rich"\n'),),
+    "PR206": ((rule("code in TPI and has substance in S", extra='  stems S = "platelet-rich"\n'),),
               (rule("code in TPI and has substance in S", extra='  stems S = "platelet"\n'),)),
     "PR207": ((rule("code in TPI and code in C", extra="  codes C = 0001T..99999\n"),),
               (rule("code in TPI and code in C", extra="  codes C = 0001T..0999T\n"),)),
@@ -66,7 +66,19 @@ CASES: dict[str, tuple] = {
     "PR210": ((rule("code in TPI", extra="  codes EM = 99202..99215\n"),), (rule("code in TPI or code in EM", extra="  codes EM = 99202..99215\n"),)),
     "PR211": ((rule("code in EM", extra="  codes EM = 99202..99215, 99213\n"),), (rule("code in EM", extra="  codes EM = 99202..99215\n"),)),
     "PR301": ((CLEAN + CLEAN.split("codes TPI = 20552, 20553\n")[1],), (CLEAN,)),
-    "PR302": ((rule("code in TPI and lacks musles"),), (rule("code in TPI and lacks muscles"),)),
+    "PR302": ((rule("code in TPI and has units 2"),), (rule("code in TPI and units = 2"),)),
+    "PR310": ((rule("code in TPI and lacks musles"),), (rule("code in TPI and lacks muscles"),)),
+    "PR007": ((rule("code in TPI").replace("    per CPT\n", "    per CPT\n    until 2025-02-29\n"),),
+              (rule("code in TPI").replace("    per CPT\n", "    per CPT\n    until 2025-02-28\n"),)),
+    "PR106": ((CLEAN.replace("  payer acme\n", "  payer acme\n  alias \" ACME \"\n"),),
+              (CLEAN.replace("  payer acme\n", "  payer acme\n  alias \"acme health\"\n"),)),
+    "PR307": ((rule("code in TPI").replace("    per CPT\n", "    per CPT\n    per CPT\n"),), (rule("code in TPI"),)),
+    "PR308": ((rule("code in TPI").replace("    per CPT\n", "    per CPT\n    from 2025-01-02 until 2025-01-01\n"),),
+              (rule("code in TPI").replace("    per CPT\n", "    per CPT\n    from 2025-01-01 until 2025-01-01\n"),)),
+    "PR309": ((rule("code in TPI and more than 3 TPI sessions within 90 days at the same modifier"),),
+              (rule("code in TPI and more than 3 TPI sessions within 90 days at the same site"),)),
+    "PR408": ((rule("code in TPI").replace("    per CPT\n", "    per CPT\n    rarc X1\n"),),
+              (rule("code in TPI").replace("    per CPT\n", "    per CPT\n    rarc N130\n"),)),
     "PR303": ((rule("code is 20552 and code is 20553"),), (rule("code is 20552 or code is 20553"),)),
     "PR304": ((rule("code in TPI and more than 0 TPI sessions within 12 months"),),
               (rule("code in TPI and more than 3 TPI sessions within 12 months"),)),
@@ -134,7 +146,7 @@ def test_pr005_a_file_that_cannot_be_read(tmp_path):
 
 def test_findings_are_sorted_and_all_reported():
     found = run_lint(rule("code in TPl and lacks musles and code is 2055", message="{nth}"))
-    assert codes(found) == ["PR210", "PR201", "PR302", "PR203", "PR401"]  # TPI is unused: the rule says TPl
+    assert codes(found) == ["PR210", "PR201", "PR310", "PR203", "PR401"]  # TPI is unused: the rule says TPl
     assert [(d.span.line, d.span.col) for d in found] == sorted((d.span.line, d.span.col) for d in found)
 
 

@@ -14,6 +14,7 @@ from typing import Iterable, Sequence
 
 from payrule.claims.readers import ClaimError, HistoryError, ReadSession, read_claim_objects, read_claims
 from payrule.codegen.compiler import compile_ir
+from payrule.lang import ir
 from payrule.lang.diagnostics import render_all
 from payrule.lang.source import SourceFile
 from payrule.loader import Checker, Workspace, checker_for, default_policy_dir, load_workspace
@@ -44,7 +45,9 @@ class PolicySet:
         self.checkers: dict[str, Checker] = {}
         for policy in workspace.policies.values():
             if policy.payer is not None:
-                self.checkers[policy.payer] = checker_for(policy)
+                checker = checker_for(policy)
+                for name in policy.payer_names:  # the payer id and every alias route to one checker
+                    self.checkers[name] = checker
 
     @classmethod
     def load(cls, dirs: Sequence[str | Path] | None = None, files: Sequence[str | Path] = ()) -> "PolicySet":
@@ -60,12 +63,19 @@ class PolicySet:
 
     @property
     def payers(self) -> list[str]:
-        return sorted(self.checkers)
+        """The payer ids that have a policy (aliases left out)."""
+        return sorted({c.payer for c in self.checkers.values() if c.payer is not None})
+
+    @property
+    def reads_extra(self) -> bool:
+        """Whether a rule reads a claim or line field the schema does not know (the readers keep them)."""
+        return any(c.field.extra for p in self.policies.values() for r in p.rules for c in ir.rule_walk(r)
+                   if isinstance(c, (ir.Has, ir.Every)))
 
     def check(self, claims: Iterable[dict] | bytes | str, history: Iterable[dict] | bytes | str = ()) -> list[dict]:
         """Decide claims given as dicts (or JSONL/CSV text); returns the contract's output objects.
         Each call reads with its own ReadSession: calls on several threads do not meet."""
-        session = ReadSession()
+        session = ReadSession(keep_extra=self.reads_extra)
         records = _records(claims, session)
         past = _records(history, session)
         bad = [r for r in past if isinstance(r, ClaimError)]

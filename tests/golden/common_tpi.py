@@ -8,8 +8,9 @@ from payrule import runtime as _rt
 
 POLICY_ID = 'common-tpi'
 PAYER = None
+ALIASES = ()
 TITLE = 'Trigger point injections: coding rules for every payer'
-RUNTIME_API = 1
+RUNTIME_API = 2
 SOURCES = (
     (
         'CPT',
@@ -325,7 +326,9 @@ RULES = (
     ),
 )
 
-# Code sets the engine indexes for `same day as`, `same day as earlier` and session limits.
+# Code sets the engine indexes for `same day as`, `same day as earlier` and session limits (`at the
+# same FIELD`: grouped by that field).
 SAME_DAY_SETS = {'TPI': S_TPI}
 EARLIER_SETS = {'TPI': S_TPI}
 SESSION_SETS = {}
+GROUPED_SETS = {}

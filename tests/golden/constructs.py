@@ -8,8 +8,9 @@ from payrule import runtime as _rt
 
 POLICY_ID = 'golden-constructs'
 PAYER = 'golden'
+ALIASES = ()
 TITLE = 'Golden: every construct'
-RUNTIME_API = 1
+RUNTIME_API = 2
 SOURCES = (
     ('SRC', 'A source with "quotes", a backslash \\ and {braces}'),
 )
@@ -221,7 +222,9 @@ RULES = (
     ),
 )
 
-# Code sets the engine indexes for `same day as`, `same day as earlier` and session limits.
+# Code sets the engine indexes for `same day as`, `same day as earlier` and session limits (`at the
+# same FIELD`: grouped by that field).
 SAME_DAY_SETS = {'PROC': S_PROC}
 EARLIER_SETS = {'PROC': S_PROC}
 SESSION_SETS = {'PROC': S_PROC}
+GROUPED_SETS = {}

@@ -97,10 +97,14 @@ class ReadSession:
     """The memo tables of one run of the readers, bounded by `limits`. Create one per run and pass it to
     every read of that run (claims and history); do not share one between threads."""
 
-    __slots__ = ("limits", "normalized", "from_fast", "_dates", "_ordinals", "_upper", "_payers", "_norm", "_strings")
+    __slots__ = ("limits", "normalized", "from_fast", "_dates", "_ordinals", "_upper", "_payers", "_norm", "_strings",
+                 "keep_extra")
 
-    def __init__(self, limits: Limits = Limits(), _tables: ReadSession | None = None):
+    def __init__(self, limits: Limits = Limits(), _tables: ReadSession | None = None, keep_extra: bool = False):
+        """`keep_extra`: keep every field a claim or line has beyond the contract's, for policies that read
+        them (the fast path drops them, so it is not used then)."""
         self.limits = limits
+        self.keep_extra = keep_extra if _tables is None else _tables.keep_extra
         t = _tables
         self._norm: dict[tuple, tuple[tuple, tuple]] = {} if t is None else t._norm
         self._strings: dict[str, str] = {} if t is None else t._strings
@@ -341,7 +345,7 @@ def read_jsonl_rows(rows: Iterable[bytes], history: bool, first_order: int, tick
     seen = set() if seen is None else seen
     session = session if session is not None else ReadSession()
     order = first_order
-    fast = _FAST_DECODE
+    fast = _FAST_DECODE if not session.keep_extra else None
     from_fast = session.from_fast
     for n, raw in enumerate(rows, start):
         if tick is not None and not n & 8191:

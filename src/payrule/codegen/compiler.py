@@ -12,7 +12,15 @@ from typing import Any
 import jinja2
 
 from payrule import __version__
-from payrule.codegen.emit import set_idents, write_index, write_rule, write_rules_table, write_sets, write_sources
+from payrule.codegen.emit import (
+    set_idents,
+    write_grouped_index,
+    write_index,
+    write_rule,
+    write_rules_table,
+    write_sets,
+    write_sources,
+)
 from payrule.codegen.pycode import PyCode, Writer, py_comment, py_doc, py_ident, py_literal
 from payrule.lang import ir
 from payrule.lang.lower import lower_policy
@@ -60,6 +68,7 @@ def _write_indexes(w: Writer, policy: ir.Policy, idents: dict[str, PyCode]) -> N
     for name, sets in (("SAME_DAY_SETS", policy.same_day_sets), ("EARLIER_SETS", policy.earlier_sets),
                        ("SESSION_SETS", policy.session_sets)):
         write_index(w, name, sets, idents)
+    write_grouped_index(w, policy.grouped_sets, idents)
 
 
 def compile_ir(policy: ir.Policy) -> str:
@@ -85,6 +94,7 @@ def compile_ir(policy: ir.Policy) -> str:
         module_doc=py_doc(doc),
         policy_id=py_literal(policy.id),
         payer=py_literal(policy.payer),
+        aliases=py_literal(policy.aliases),
         title=written(lambda w: w.wrapped("TITLE = ", [py_literal(policy.title)], "")),
         api=py_literal(API_VERSION),
         sources=written(lambda w: write_sources(w, policy.sources)),

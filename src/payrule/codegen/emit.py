@@ -13,12 +13,16 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import assert_never
 
-from payrule.codegen.pycode import WIDTH, PyCode, Writer, py_doc, py_ident, py_literal
+from payrule.codegen.pycode import WIDTH, PyCode, Writer, py_comment, py_doc, py_ident, py_literal
 from payrule.lang import ir
 from payrule.lang.model import Placeholder, SetDef
-from payrule.runtime.schema import LIST_FIELDS, NUMBER_FIELDS
+from payrule.runtime.schema import LINE_FIELDS, LIST_FIELDS, NUMBER_FIELDS
 
-__all__ = ["set_value", "write_rule", "write_sets", "write_sources", "write_rules_table", "write_index", "set_idents"]
+TEXT_FIELDS = tuple(f.name for f in LINE_FIELDS.values() if f.kind == "text")
+
+NO_SITE = "no site"  # what `{site}` says for a line without one
+
+__all__ = ["NO_SITE", "write_grouped_index", "set_value", "write_rule", "write_sets", "write_sources", "write_rules_table", "write_index", "set_idents"]
 
 _CMP = {">": ">", ">=": ">=", "<": "<", "<=": "<=", "=": "==", "!=": "!="}
 _FLIP = {">": "<=", ">=": "<", "<": ">=", "<=": ">", "=": "!=", "!=": "="}
@@ -44,17 +48,46 @@ def set_value(s: SetDef) -> tuple[str, list[PyCode], str, str, str]:
 
 
 def _field(f: ir.FieldRef) -> PyCode:
-    """`ln.<field>`: a claim line's field, by its schema name (the checker lets no other through)."""
-    if f.name not in LIST_FIELDS and f.name not in NUMBER_FIELDS:
-        raise ValueError(f"not a line field: {f.name!r}")
+    """`ln.<field>`: a claim line's list or number field, by its schema name."""
+    if f.extra or f.where != "line" or (f.name not in LIST_FIELDS and f.name not in NUMBER_FIELDS):
+        raise ValueError(f"not a line list or number field: {f.name!r}")
     return PyCode(f"ln.{f.name}")
 
 
 def _raw(f: ir.FieldRef) -> PyCode:
     """The field's values as written (stems match words of the written text)."""
-    if f.name not in LIST_FIELDS:
+    if f.name not in LIST_FIELDS or f.extra:
         raise ValueError(f"not a list field: {f.name!r}")
     return PyCode(f"ln.raw_{f.name}")
+
+
+_CLAIM_ATTR = {"claim_id": "claim_id", "patient_id": "patient_id", "payer": "payer_key", "prior_auth": "prior_auth"}
+
+
+def _single(f: ir.FieldRef) -> PyCode | None:
+    """A schema field with one value (or None): `ln.site`, `ln.claim.prior_auth`."""
+    if f.extra or f.is_list:
+        return None
+    if f.where == "line" and f.name in TEXT_FIELDS:
+        return PyCode(f"ln.{f.name}")
+    if f.where == "claim" and f.name in _CLAIM_ATTR:
+        return PyCode(f"ln.claim.{_CLAIM_ATTR[f.name]}")
+    raise ValueError(f"not a readable field: {f.name!r}")
+
+
+def _values(f: ir.FieldRef) -> tuple[PyCode, PyCode]:
+    """The field's values as a tuple: (normal forms, as written)."""
+    if f.extra:
+        holder = "ln.extra" if f.where == "line" else "ln.claim.extra"
+        v = PyCode(f"_rt.extra_values({holder}, {py_literal(f.name)})")
+        return v, v
+    if f.is_list:
+        return _field(f), _raw(f)
+    one = PyCode(f"_rt.one({_single(f)})")
+    return one, one
+
+
+_HOW = {"codes": "_rt.IN", "names": "_rt.IN", "diagnoses": "_rt.PREFIX", "stems": "_rt.STEM"}
 
 
 @dataclass
@@ -73,20 +106,32 @@ class _RuleWriter:
         return py_ident(base, "", self.locals_)
 
     # -- calls ---------------------------------------------------------------------------------
-    def first(self, c: ir.Has) -> PyCode:
-        """The first matching value of `has F in SET` / `has F VALUE`, or None."""
-        values = _field(c.field)
+    def tests(self, sets: tuple[SetDef, ...]) -> PyCode:
+        """The (how, set) pairs `_rt.first_in_any`, `first_outside` and `every_in` take."""
+        pairs = [f"({_HOW[s.kind]}, {self.S(s)})" for s in sets]
+        return PyCode("(" + ", ".join(pairs) + ("," if len(pairs) == 1 else "") + ")")
+
+    def first(self, c: ir.Has | ir.Every) -> PyCode:
+        """The first matching value of `has F in SET` / `has F VALUE` (the first outside the sets for
+        `has F not in SET`, the first of all for `every F in SET`), or None."""
+        norms, raws = _values(c.field)
+        if isinstance(c, ir.Every):
+            return PyCode(f"_rt.every_in({norms}, {raws}, {self.tests(c.sets)})")
+        if c.outside:
+            return PyCode(f"_rt.first_outside({norms}, {raws}, {self.tests(c.sets)})")
+        if c.others:
+            return PyCode(f"_rt.first_in_any({norms}, {raws}, {self.tests(c.sets)})")
         if c.set is not None:
             s = self.S(c.set)
             if c.set.kind == "diagnoses":
-                return PyCode(f"_rt.first_prefix({values}, {s})")
+                return PyCode(f"_rt.first_prefix({norms}, {s})")
             if c.set.kind == "stems":
-                return PyCode(f"_rt.first_stem({_raw(c.field)}, {s})")
-            return PyCode(f"_rt.first_in({values}, {s})")
+                return PyCode(f"_rt.first_stem({raws}, {s})")
+            return PyCode(f"_rt.first_in({norms}, {s})")
         assert c.value is not None
         if c.field.form == "diagnosis":
-            return PyCode(f"_rt.first_prefix({values}, {py_literal((c.value.value,))})")
-        return PyCode(f"_rt.first_in({values}, {py_literal(frozenset((c.value.value,)))})")
+            return PyCode(f"_rt.first_prefix({norms}, {py_literal((c.value.value,))})")
+        return PyCode(f"_rt.first_in({norms}, {py_literal(frozenset((c.value.value,)))})")
 
     def others(self, c: ir.SameDay) -> PyCode:
         key = (c.set.name, c.earlier)
@@ -103,12 +148,19 @@ class _RuleWriter:
     @staticmethod
     def limit_call(c: ir.SessionLimit) -> PyCode:
         w = c.window
-        args = ", ".join([py_literal(c.set.name), py_literal(c.count), py_literal(w.unit), py_literal(w.size or 0)])
-        return PyCode(f"_rt.session_limit(g, ln, {args})")
+        args = [py_literal(c.set.name), py_literal(c.count), py_literal(w.unit), py_literal(w.size or 0)]
+        if c.by is not None:
+            args.append(py_literal(c.by.name))
+        return PyCode(f"_rt.session_limit(g, ln, {', '.join(args)})")
 
     @staticmethod
     def spacing_call(c: ir.Spacing) -> PyCode:
-        return PyCode(f"_rt.spacing(g, ln, {py_literal(c.set.name)}, {py_literal(c.days)})")
+        args = [py_literal(c.set.name), py_literal(c.days)]
+        if c.unit != "days" or c.by is not None:
+            args.append(py_literal(c.unit))
+        if c.by is not None:
+            args.append(py_literal(c.by.name))
+        return PyCode(f"_rt.spacing(g, ln, {', '.join(args)})")
 
     # -- boolean expressions -------------------------------------------------------------------
     def expr(self, c: ir.Cond) -> PyCode:
@@ -136,12 +188,19 @@ class _RuleWriter:
                 return PyCode(f"ln.code {_IN[holds != neg]} {self.S(s)}")
             case ir.CodeIs(code=code):
                 return PyCode(f"ln.code {'==' if holds else '!='} {py_literal(code)}")
+            case ir.Has(negated=neg, value=None, set=None) if (one := self.single(c.field)) is not None:
+                return PyCode(f"{one} {_FOUND[holds != neg]}")
             case ir.Has(negated=neg, value=None, set=None):
-                return _field(c.field) if holds != neg else PyCode(f"not {_field(c.field)}")
+                values = _values(c.field)[0]
+                return values if holds != neg else PyCode(f"not {values}")
+            case ir.Has(negated=neg, value=v, set=None) if v is not None and (one := self.single(c.field)) is not None:
+                return PyCode(f"{one} {'==' if holds != neg else '!='} {py_literal(v.value)}")
             case ir.Has(negated=neg, value=v, set=None) if v is not None and c.field.form != "diagnosis":
-                return PyCode(f"{py_literal(v.value)} {_IN[holds != neg]} {_field(c.field)}")
+                return PyCode(f"{py_literal(v.value)} {_IN[holds != neg]} {_values(c.field)[0]}")
             case ir.Has(negated=neg):
                 return PyCode(f"{self.first(c)} {_FOUND[holds != neg]}")
+            case ir.Every():
+                return PyCode(f"{self.first(c)} {_FOUND[holds]}")
             case ir.Compare(op=op, value=n, distinct=d):
                 subject = f"len({_field(c.field)})" if d else _field(c.field)
                 return PyCode(f"{subject} {_CMP[op if holds else _FLIP[op]]} {py_literal(n)}")
@@ -153,6 +212,10 @@ class _RuleWriter:
                 return PyCode(f"{self.spacing_call(c)} {_FOUND[holds]}")
             case _:
                 assert_never(c)
+
+    @staticmethod
+    def single(f: ir.FieldRef) -> PyCode | None:
+        return None if f.extra or f.is_list else _single(f)
 
     # -- the body ------------------------------------------------------------------------------
     def return_if(self, test: PyCode) -> None:
@@ -176,15 +239,31 @@ class _RuleWriter:
                     self.w.line(PyCode(f"{var} = {self.others(sub)}"))
                     self.today[key] = var
 
+    def dates(self) -> None:
+        """A dated rule returns at once for a line outside its dates (ordinals, with the date beside)."""
+        r = self.rule
+        if r.start is not None:
+            w = self.w
+            w.line(PyCode(f"if ln.date < {py_literal(r.start.toordinal())}:  # {py_comment(r.start.isoformat())}"))
+            with w.indented():
+                w.line(PyCode("return None"))
+        if r.end is not None:
+            self.w.line(PyCode(f"if ln.date > {py_literal(r.end.toordinal())}:  # {py_comment(r.end.isoformat())}"))
+            with self.w.indented():
+                self.w.line(PyCode("return None"))
+
     def body(self) -> None:
         uses: dict[tuple[str, bool], int] = {}
-        for sub in ir.walk(self.rule.cond):
+        for sub in ir.rule_walk(self.rule):
             if isinstance(sub, ir.SameDay):
                 uses[(sub.set.name, sub.earlier)] = uses.get((sub.set.name, sub.earlier), 0) + 1
+        self.dates()
         for c in ir.conjuncts(self.rule.cond):
             self.hoist_same_day(c, uses)
             match c:
                 case ir.Has(negated=False, set=s) if s is not None:
+                    self.fact("matched", self.first(c), {"matched": "{v}"})
+                case ir.Every():
                     self.fact("matched", self.first(c), {"matched": "{v}"})
                 case ir.SameDay():
                     names = {"other_code": "{v}.other.code", "other_line": "str({v}.other.no)",
@@ -210,6 +289,9 @@ class _RuleWriter:
                     if isinstance(c, ir.Compare) and c.distinct:
                         self.facts.setdefault(f"distinct_{c.field.name}", PyCode(f"str(len({_field(c.field)}))"))
                     self.return_if(self.neg(c))
+        if self.rule.unless is not None:
+            self.hoist_same_day(self.rule.unless, uses)
+            self.return_if(self.expr(self.rule.unless))
         self.w.wrapped("return ", self.message(), " + ")
 
     def message(self) -> list[PyCode]:
@@ -217,6 +299,9 @@ class _RuleWriter:
             "code": "ln.code", "date": "_rt.iso(ln.date)", "line": "str(ln.no)", "units": "str(ln.units)",
             "claim_id": "ln.claim.claim_id", "patient_id": "ln.claim.patient_id", "payer": "ln.claim.payer",
             "policy": py_literal(self.rule.policy), "rule": py_literal(self.rule.id),
+            "site": f"(ln.site or {py_literal(NO_SITE)})",
+            "start_date": py_literal(self.rule.start.isoformat() if self.rule.start else ""),
+            "end_date": py_literal(self.rule.end.isoformat() if self.rule.end else ""),
         }
         segs = self.rule.message or (f"rule {self.rule.id} ({self.rule.source})",)
         parts: list[PyCode] = []
@@ -284,8 +369,19 @@ def write_rules_table(w: Writer, rules: list[tuple[ir.Rule, PyCode]], idents: di
                 PyCode(f"source={py_literal(r.source)}"), PyCode(f"fn={ident}"),
                 PyCode(f"guard={_guard(r.guard, idents)}"),
             ]
+            if r.carc is not None:
+                args.append(PyCode(f"carc={py_literal(r.carc)}"))
+            if r.rarc is not None:
+                args.append(PyCode(f"rarc={py_literal(r.rarc)}"))
             w.wrapped("_rt.Rule", args, ", ", ",", "(", ")")
     w.line(PyCode(")"))
+
+
+def write_grouped_index(w: Writer, grouped: tuple[tuple[SetDef, ir.FieldRef], ...], idents: dict[str, PyCode]) -> None:
+    """`GROUPED_SETS = {'SET@FIELD': (S_SET, 'SET', 'FIELD', extra), ...}`: sessions counted `at the same FIELD`."""
+    items = [PyCode(f"{py_literal(s.name + '@' + f.name)}: ({idents[s.name]}, {py_literal(s.name)}, "
+                    f"{py_literal(f.name)}, {py_literal(f.extra)})") for s, f in grouped]
+    w.wrapped("GROUPED_SETS = ", items, ", ", "", "{", "}")
 
 
 def write_index(w: Writer, name: str, sets: tuple[SetDef, ...], idents: dict[str, PyCode]) -> None:

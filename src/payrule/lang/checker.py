@@ -15,13 +15,20 @@ from payrule.lang.diagnostics import Diagnostic, Severity, did_you_mean, error
 from payrule.lang.model import CheckedRule, Model, Placeholder, Segment, SetDef
 from payrule.lang.source import SourceFile, Span
 from payrule.runtime.schema import (
+    CARC_PATTERN,
     CODE_PATTERN,
     ICD10_PATTERN,
     LINE_FIELDS,
     MODIFIER_PATTERN,
     NUMBER_FIELDS,
+    RARC_PATTERN,
+    READABLE_CLAIM_FIELDS,
+    Field,
+    claim_field_for_word,
     code_shape,
+    field_for_word,
     normal,
+    payer_key,
 )
 from payrule.runtime.schema import LIST_FIELDS as _LIST_NAMES
 
@@ -48,9 +55,11 @@ class CheckResult:
 
 # What a message may quote, by what the rule's condition says (top-level `and` items only: a fact
 # under `or` or `not` may not exist when the rule fires).
-BASE_PLACEHOLDERS = ("claim_id", "code", "date", "line", "patient_id", "payer", "policy", "rule", "units")
+BASE_PLACEHOLDERS = ("claim_id", "code", "date", "line", "patient_id", "payer", "policy", "rule", "site", "units")
+DATE_PLACEHOLDERS = {"start": "start_date", "end": "end_date"}  # a dated rule's own dates
 PLACEHOLDERS: dict[type, tuple[str, ...]] = {
     nodes.Has: ("matched",),
+    nodes.Every: ("matched",),
     nodes.SameDay: ("other_claim", "other_code", "other_date", "other_line"),
     nodes.SessionLimit: ("limit", "n", "next_date", "nth", "sessions", "window", "year"),
     nodes.Spacing: ("days", "last_date", "min_days", "next_date"),
@@ -60,7 +69,7 @@ _CODE, _MODIFIER, _ICD10 = CODE_PATTERN, MODIFIER_PATTERN, ICD10_PATTERN  # the 
 # The line's list fields and the normal form their values compare in; the words that name them.
 LIST_FIELDS: dict[str, str] = {n: LINE_FIELDS[n].form or "text" for n in _LIST_NAMES}
 FIELD_ALIASES: dict[str, str] = {a: f.name for f in LINE_FIELDS.values() for a in f.aliases}
-_STEM = re.compile(r"[^\W_]+\Z")
+_STEM = re.compile(r"[^\W_]+( +[^\W_]+)*\Z")  # one word, or several in a row
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 
 
@@ -83,6 +92,8 @@ def provided(cond: nodes.Cond) -> set[str]:
         if isinstance(c, nodes.Has):
             if not c.negated and c.set is not None:
                 out.add("matched")
+        elif isinstance(c, nodes.Every):
+            out.add("matched")
         elif isinstance(c, nodes.Compare) and c.distinct:
             out.add(f"distinct_{field_name(c.field.value) or c.field.value}")
         elif isinstance(c, nodes.SameDay):
@@ -92,6 +103,20 @@ def provided(cond: nodes.Cond) -> set[str]:
         elif type(c) in PLACEHOLDERS:
             out.update(PLACEHOLDERS[type(c)])
     return out
+
+
+def rule_provides(rule: nodes.Rule) -> set[str]:
+    """What a rule's message may quote: its condition's facts and its own dates."""
+    out = provided(rule.cond)
+    out.update(name for attr, name in DATE_PLACEHOLDERS.items() if getattr(rule, attr) is not None)
+    return out
+
+
+def rule_conds(rule: nodes.Rule) -> Iterator[nodes.Cond]:
+    """Every condition of a rule, its `unless` included."""
+    yield from walk(rule.cond)
+    if rule.unless is not None:
+        yield from walk(rule.unless)
 
 
 def provided_anywhere(cond: nodes.Cond) -> set[str]:
@@ -109,12 +134,20 @@ def field_name(name: str) -> str | None:
     return FIELD_ALIASES.get(name)
 
 
+def readable_field(word: str, claim: bool = False) -> Field | None:
+    """The schema field `has WORD` reads: a line's (or, with `claim`, the claim's) field named or aliased
+    by the word; None for a word the schema does not know (read from the claim's other fields)."""
+    return claim_field_for_word(word) if claim else field_for_word(word)
+
+
 def is_dynamic(cond: nodes.Cond) -> bool:
     return any(isinstance(c, (nodes.SessionLimit, nodes.Spacing)) or (isinstance(c, nodes.SameDay) and c.earlier) for c in walk(cond))
 
 
 _SOURCE_OF = {
-    "matched": "`has FIELD in SET`",
+    "matched": "`has FIELD in SET`, `has FIELD not in SET` or `every FIELD in SET`",
+    "start_date": "`from DATE`",
+    "end_date": "`until DATE`",
     **{p: "`same day as SET`" for p in PLACEHOLDERS[nodes.SameDay]},
     "shared": "`same day as SET sharing a FIELD`",
     **{p: "`more than N SET sessions ...`" for p in PLACEHOLDERS[nodes.SessionLimit]},
@@ -240,17 +273,31 @@ class _Checker:
             self._no_dupes(u, nodes.SetDecl, "set", lambda s: s.name, "PR209")
             self._no_dupes(u, nodes.Source, "source", lambda s: s.name, "PR404")
             self._no_dupes(u, nodes.Rule, "rule", lambda s: s.id, "PR301")
-        seen: dict[str, nodes.Payer] = {}
+        seen: dict[str, tuple[nodes.Ident, str]] = {}
         for u in self.units:
             p = u.policy.payer
             if p is None:
+                if u.policy.aliases:
+                    self.diags.append(error("PR106", "an alias needs a payer", u.policy.aliases[0].span,
+                                            help="write `payer ID` before the aliases; a policy that is only included answers to no payer"))
                 continue
-            key = p.name.value.strip().lower()
-            if key in seen:
-                self.diags.append(error("PR105", f"two policies for payer `{key}`", p.name.span,
-                                        help=f"the other is at {seen[key].name.span}; a claim must select exactly one policy"))
-            else:
-                seen[key] = p
+            mine: set[str] = set()
+            for name in (p.name, *u.policy.aliases):
+                key = payer_key(name.value)
+                if not key:
+                    self.diags.append(error("PR106", "a payer name cannot be blank", name.span, help="write the name, or remove it"))
+                    continue
+                if key in mine:
+                    self.diags.append(error("PR106", f"`{name.value}` names this policy's payer twice", name.span,
+                                            help="payer names compare trimmed, case-folded, runs of spaces as one; remove the repeat"))
+                    continue
+                mine.add(key)
+                if key in seen:
+                    other, path = seen[key]
+                    self.diags.append(error("PR105", f"two policies answer to payer `{key}`: {path} and {u.source.name}", name.span,
+                                            help=f"the other is at {other.span}; a claim's payer must select exactly one policy"))
+                else:
+                    seen[key] = (name, u.source.name)
 
     def _no_dupes(self, u: Unit, kind: type, what: str, key: Callable[[Any], nodes.Ident], code: str) -> None:
         seen: dict[str, nodes.Ident] = {}
@@ -278,7 +325,7 @@ class _Checker:
         elif kind == "diagnoses" and not _ICD10.match(normal("diagnosis", t)):
             self.diags.append(error("PR204", f"malformed diagnosis code `{v.text}`", v.span, help="an ICD-10-CM code is a letter, two digits and up to four more characters, e.g. `M79.1`"))
         elif kind == "stems" and not _STEM.match(t):
-            self.diags.append(error("PR206", f"a stem is one word, not `{v.text}`", v.span, help="list each word as its own stem; a value matches when any of its words starts with a stem"))
+            self.diags.append(error("PR206", f"a stem is letters and digits, not `{v.text}`", v.span, help="write a word (`saline`) or words in a row (`sodium chloride`); a value matches when its words start with the stem's, in a row"))
         elif kind == "names" and not t:
             self.diags.append(error("PR206", "a name cannot be blank", v.span, help="write the name between the quotes, or remove the empty string"))
 
@@ -328,8 +375,19 @@ class _Checker:
                     hint = did_you_mean(rule.cite.value, sources)
                     self.diags.append(error("PR403", f"unknown source `{rule.cite.value}`", rule.cite.span,
                                             help=hint or "declare it with `source NAME \"...\"`"))
-                for c in walk(rule.cond):
+                for c in rule_conds(rule):
                     self._refs(c, sets)
+                self._rule_clauses(rule)
+
+    def _rule_clauses(self, rule: nodes.Rule) -> None:
+        if rule.start is not None and rule.end is not None and rule.start.value > rule.end.value:
+            self.diags.append(error("PR308", f"rule `{rule.id.value}` ends before it starts", rule.end.span,
+                                    help=f"`from {rule.start.text}` is after `until {rule.end.text}`: swap them, or fix one"))
+        for word, code, pattern, shape in (("carc", rule.carc, CARC_PATTERN, "up to 3 digits, or a letter and a digit (`119`, `16`, `B7`)"),
+                                           ("rarc", rule.rarc, RARC_PATTERN, "M, MA or N and up to 3 digits (`N130`, `M80`, `MA130`)")):
+            if code is not None and not pattern.match(code.value.upper()):
+                self.diags.append(error("PR408", f"malformed {word.upper()} `{code.value}`", code.span,
+                                        help=f"a {word.upper()} is {shape}"))
 
     def _set(self, ident: nodes.Ident, sets: dict[str, Any], want: str | None = None) -> nodes.SetDecl | None:
         found = sets.get(ident.value)
@@ -365,21 +423,23 @@ class _Checker:
         elif isinstance(c, nodes.CodeIs):
             if not _CODE.match(c.code.text.upper()):
                 self.diags.append(error("PR203", f"malformed code `{c.code.text}`", c.code.span, help="a procedure code has 5 letters or digits, e.g. `12345`"))
-        elif isinstance(c, nodes.Has):
-            fname = self._field(c.field, "list")
-            if c.set is not None:
-                decl = self._set(c.set, sets)
-                if decl is not None and fname is not None:
+        elif isinstance(c, (nodes.Has, nodes.Every)):
+            f = self._has_field(c)
+            for ref in ((c.set,) if c.set is not None else ()) + c.others:
+                decl = self._set(ref, sets)
+                if decl is not None and f is not None and f.form is not None:
                     form = _KIND_FORM[decl.kind]
-                    if form not in ("stem", LIST_FIELDS[fname]):
-                        good = sorted(k for k, f in _KIND_FORM.items() if f == LIST_FIELDS[fname]) + ["stems"]
+                    if form not in ("stem", f.form):
+                        good = sorted(k for k, fm in _KIND_FORM.items() if fm == f.form) + ["stems"]
                         self.diags.append(error("PR202", f"a `{decl.kind}` set cannot match `{c.field.value}`",
-                                                c.set.span,
-                                                help=f"`{fname}` values match " + " or ".join(f"`{g}`" for g in good) + " sets"))
-            if c.value is not None and fname == "modifiers" and not _MODIFIER.match(c.value.text.strip().upper()):
-                self.diags.append(error("PR205", f"malformed modifier `{c.value.text}`", c.value.span, help="a modifier is two letters or digits, e.g. `25`, `59`, `LT`"))
-            if c.value is not None and fname == "diagnoses" and not _ICD10.match(normal("diagnosis", c.value.text)):
-                self.diags.append(error("PR204", f"malformed diagnosis code `{c.value.text}`", c.value.span, help="e.g. `M79.1`"))
+                                                ref.span,
+                                                help=f"`{f.name}` values match " + " or ".join(f"`{g}`" for g in good) + " sets"))
+            value = c.value if isinstance(c, nodes.Has) else None
+            fname = f.name if f is not None else None
+            if value is not None and fname == "modifiers" and not _MODIFIER.match(value.text.strip().upper()):
+                self.diags.append(error("PR205", f"malformed modifier `{value.text}`", value.span, help="a modifier is two letters or digits, e.g. `25`, `59`, `LT`"))
+            if value is not None and fname == "diagnoses" and not _ICD10.match(normal("diagnosis", value.text)):
+                self.diags.append(error("PR204", f"malformed diagnosis code `{value.text}`", value.span, help="e.g. `M79.1`"))
         elif isinstance(c, nodes.Compare):
             self._field(c.field, "list" if c.distinct else "number")
             if c.op == "<" and c.value.value == 0 or (c.distinct is False and c.op == "<" and c.value.value <= 1):
@@ -387,11 +447,39 @@ class _Checker:
                                         help="a count is never below 0, and units are at least 1"))
         elif isinstance(c, nodes.SameDay):
             self._set(c.set, sets, "codes")
-            for f in (c.sharing, c.lacking):
-                if f is not None:
-                    self._field(f, "list")
+            for word in (c.sharing, c.lacking):
+                if word is not None:
+                    self._field(word, "list")
         elif isinstance(c, (nodes.SessionLimit, nodes.Spacing)):
             self._set(c.set, sets, "codes")
+            if c.by is not None:
+                g = field_for_word(c.by.value)
+                if g is not None and (g.where != "line" or g.kind != "text"):
+                    texts = ", ".join(f.name for f in LINE_FIELDS.values() if f.kind == "text")
+                    self.diags.append(error("PR309", f"sessions cannot be counted at the same `{c.by.value}`", c.by.span,
+                                            help=f"`at the same FIELD` needs a line field with one text value ({texts}, or a field of your claims)"))
+
+    def _has_field(self, c: nodes.Has | nodes.Every) -> Field | None:
+        """The schema field a `has`/`every` test reads; None (and no error) for a word the schema does not
+        know: the claims' other fields may hold it, and the linter warns about it."""
+        f = readable_field(c.field.value, c.claim)
+        if f is None:
+            return None
+        if f.where == "claim" and f.name not in READABLE_CLAIM_FIELDS:
+            readable = ", ".join(READABLE_CLAIM_FIELDS)
+            extra = " (a line's diagnoses are the claim's unless the line has its own: write `has diagnosis ...`)" if f.name == "diagnoses" else ""
+            self.diags.append(error("PR302", f"`claim has {c.field.value}` cannot be tested", c.field.span,
+                                    help=f"a rule may test the claim's {readable}{extra}"))
+            return None
+        if f.kind not in ("list", "text"):
+            self.diags.append(error("PR302", f"`{c.field.value}` is a {f.kind} field, not a list or text", c.field.span,
+                                    help="compare a number with `units > 1`; test the code with `code in SET` or `code is CODE`"))
+            return None
+        if isinstance(c, nodes.Every) and f.kind != "list":
+            self.diags.append(error("PR302", f"`every {c.field.value}` needs a list field", c.field.span,
+                                    help=f"`{f.name}` has one value: write `has {c.field.value} in SET`"))
+            return None
+        return f
 
     def pass_limits(self) -> None:
         for unit in self.by_id.values():
@@ -404,7 +492,10 @@ class _Checker:
                         if c.window.size is not None and c.window.size.value == 0:
                             self.diags.append(error("PR304", f"a window of 0 {c.window.unit} holds no earlier session", c.window.size.span,
                                                     help="use a window of at least 1"))
-                    elif isinstance(c, nodes.Spacing) and c.days.value <= 1:
+                    elif isinstance(c, nodes.Spacing) and c.unit == "months" and c.days.value == 0:
+                        self.diags.append(error("PR304", "`less than 0 months` can never be true", c.days.span,
+                                                help="use at least 1 month"))
+                    elif isinstance(c, nodes.Spacing) and c.unit == "days" and c.days.value <= 1:
                         self.diags.append(error("PR304", f"`less than {c.days.value} days` can never be true",
                                                 c.days.span,
                                                 help="earlier sessions are always at least 1 day before; use 2 or more days"))
@@ -412,7 +503,7 @@ class _Checker:
     def pass_scopes(self) -> None:
         for unit in self.by_id.values():
             for rule in unit.policy.rules:
-                if rule.scope == "claim" and is_dynamic(rule.cond):
+                if rule.scope == "claim" and (is_dynamic(rule.cond) or (rule.unless is not None and is_dynamic(rule.unless))):
                     self.diags.append(error("PR305", f"rule `{rule.id.value}` denies the whole claim on a fact about other claims' decisions",
                                             rule.id.span,
                                             help="a `claim` rule may use the claim's own lines and same-day lines only; use `line` for limits and `earlier`"))
@@ -421,7 +512,7 @@ class _Checker:
         for unit in self.by_id.values():
             for rule in unit.policy.rules:
                 if rule.message is not None:
-                    split_message(rule.message, provided(rule.cond), self.diags, provided_anywhere(rule.cond))
+                    split_message(rule.message, rule_provides(rule), self.diags, provided_anywhere(rule.cond))
 
     PASSES: tuple[tuple[str, Callable[["_Checker"], None]], ...] = (
         ("policy ids", pass_policy_ids),
@@ -459,7 +550,8 @@ class _Checker:
         return Model(
             id=pid,
             title=unit.policy.title.value,
-            payer=payer.name.value.strip().lower() if payer else None,
+            payer=payer_key(payer.name.value) if payer else None,
+            aliases=tuple(payer_key(a.value) for a in unit.policy.aliases) if payer else (),
             path=unit.source.name,
             digest=digest.hexdigest(),
             sources=tuple((n, s.text.value, owner) for n, (s, owner) in sorted(sources_scope.items())),
@@ -476,14 +568,14 @@ class _Checker:
             if isinstance(m, nodes.Range):
                 ranges.append((m.lo.text.upper(), m.hi.text.upper()))
             elif form == "stem":
-                values.add(m.text.strip().casefold())
+                values.add(" ".join(m.text.split()).casefold())
             else:
                 values.add(normal(form, m.text))
         return SetDef(decl.name.value, decl.kind, tuple(sorted(values)), tuple(sorted(ranges)), owner, decl.name.span)
 
     def _rule(self, rule: nodes.Rule, unit: Unit, sources: dict[str, Any]) -> CheckedRule:
         diags: list[Diagnostic] = []
-        msg = split_message(rule.message, provided(rule.cond), diags) if rule.message else ()
+        msg = split_message(rule.message, rule_provides(rule), diags) if rule.message else ()
         sp = rule.span
         text = "\n".join(unit.source.line_text(n) for n in range(sp.line, sp.end_line + 1))
         cite = rule.cite.value if rule.cite else None
@@ -498,6 +590,11 @@ class _Checker:
             text=_dedent(text),
             cite=cite,
             citation=sources[cite][0].text.value if cite in sources else None,
+            unless=rule.unless,
+            start=rule.start.value if rule.start else None,
+            end=rule.end.value if rule.end else None,
+            carc=rule.carc.value.upper() if rule.carc else None,
+            rarc=rule.rarc.value.upper() if rule.rarc else None,
             span=sp,
         )
 

@@ -133,6 +133,13 @@ _CATALOG: tuple[Code, ...] = (
         (_UNITS.replace('"{code} is billed once per session"', r'"{code} is billed once per session \uD83D\uDEAB"'),),
         "write both halves of the pair (`\\uD83D\\uDEAB`), or the character itself.",
     ),
+    Code(
+        "PR007", _E, "a date that is not a real date",
+        "Dates are written `YYYY-MM-DD` and must exist: `from 2024-02-30` names no day.",
+        (_UNITS.replace("    per CPT\n", "    per CPT\n    from 2024-02-30\n"),),
+        (_UNITS.replace("    per CPT\n", "    per CPT\n    from 2024-02-29\n"),),
+        "write a day the calendar has.",
+    ),
     # ---- policies and includes -------------------------------------------------------------------
     Code(
         "PR101", _E, "include of an unknown policy",
@@ -266,6 +273,15 @@ _CATALOG: tuple[Code, ...] = (
         ),
         "merge the two, or keep the rules of one in a policy without `payer` and include it.",
     ),
+    Code(
+        "PR106", _E, "payer name that is blank, repeated, or without a payer",
+        "`alias` gives other names a claim's payer may use for this policy's payer (`alias \"acme health plan\"`). "
+        "Names compare trimmed, case-folded, runs of spaces as one; each must be non-blank and said once, and "
+        "a policy with aliases needs a `payer`.",
+        (_UNITS.replace("  payer acme\n", "  payer acme\n  alias \"Acme\"\n"),),
+        (_UNITS.replace("  payer acme\n", "  payer acme\n  alias \"Acme Health\"\n"),),
+        "remove the repeated name, or give the other name the payer really uses.",
+    ),
     # ---- sets and codes --------------------------------------------------------------------------
     Code(
         "PR201", _E, "unknown set",
@@ -391,12 +407,14 @@ _CATALOG: tuple[Code, ...] = (
     ),
     Code(
         "PR206", _E, "malformed stem or name",
-        "A stem is one word (a value matches when one of its words starts with a stem); a name cannot be blank.",
+        "A stem is a word of letters and digits, or several such words in a row (`sodium chloride`): a value "
+        "matches when one of its words starts with the stem (for several words, as many words in a row, each "
+        "starting with its stem word). A name cannot be blank.",
         (_p('''
             policy example "Knee injections"
               payer acme
               source EXCLUDED "Excluded injectates"
-              stems EXCLUDED_INJECTATES = "platelet rich", "vitamin"
+              stems EXCLUDED_INJECTATES = "platelet-rich", "vitamin"
 
               rule excluded-injectate:
                 deny claim when has substance in EXCLUDED_INJECTATES
@@ -414,7 +432,7 @@ _CATALOG: tuple[Code, ...] = (
                 message "{matched} is an excluded injectate"
                 per EXCLUDED
         '''),),
-        '`"platelet"` alone already matches "platelet-rich plasma"; use a `names` set to match whole names exactly.',
+        'write the words without punctuation: `"platelet"` alone already matches "platelet-rich plasma"; use a `names` set to match whole names exactly.',
     ),
     Code(
         "PR207", _E, "range that is not a range of codes of one shape",
@@ -528,9 +546,20 @@ _CATALOG: tuple[Code, ...] = (
         "rename one of the two rules.",
     ),
     Code(
-        "PR302", _E, "unknown field",
-        "Conditions read a line's `modifiers`, `diagnoses`, `muscles` and `substances` (singular or plural) "
-        "and its `units`. A list is compared by how many distinct values it has (`distinct muscles > 2`).",
+        "PR302", _E, "field that cannot be tested that way",
+        "`has`, `lacks` and `every` test a list field (`modifiers`, `diagnoses`, `muscles`, `substances`, singular "
+        "or plural), a text field (`site`; the claim's `prior_auth`, `claim_id`, `patient_id`, `payer`) or a field "
+        "the schema does not know (see PR310); `every` needs a list. A number (`units`) is compared "
+        "(`units > 1`), and a list's size with `distinct muscles > 2`; a comparison names a number field.",
+        (_UNITS.replace("units > 1", "has units 2"),),
+        (_UNITS,),
+        "compare a number: `units > 1`.",
+    ),
+    Code(
+        "PR310", _W, "field the claim schema does not know",
+        "A claim's fields beyond the contract's are kept, and a rule may test them (`has place_of_service 11`); "
+        "but a field name the schema does not know is more often a misspelling, which would never match. The "
+        "linter says so, with the closest field it knows.",
         (_p('''
             policy example "Knee injections"
               payer acme
@@ -553,7 +582,7 @@ _CATALOG: tuple[Code, ...] = (
                 message "{code} does not say which knee (RT or LT)"
                 per CPT
         '''),),
-        "correct the field name.",
+        "correct the field name (or, for a field your claims really carry, keep it).",
     ),
     Code(
         "PR303", _E, "condition that can never be true",
@@ -679,6 +708,29 @@ _CATALOG: tuple[Code, ...] = (
     ),
     # ---- messages and sources --------------------------------------------------------------------
     Code(
+        "PR307", _E, "a clause written twice in one rule",
+        "A rule takes at most one of each clause: `unless`, `from`, `until`, `message`, `per`, `carc`, `rarc`.",
+        (_UNITS.replace("    per CPT\n", "    per CPT\n    message \"{code}: one unit\"\n"),),
+        (_UNITS,),
+        "keep one; join two exceptions into one `unless` with `or`.",
+    ),
+    Code(
+        "PR308", _E, "a rule that ends before it starts",
+        "`from D1 until D2` is in force for lines dated D1 through D2; D1 after D2 leaves no day.",
+        (_UNITS.replace("    per CPT\n", "    per CPT\n    from 2024-04-01 until 2024-03-31\n"),),
+        (_UNITS.replace("    per CPT\n", "    per CPT\n    from 2023-04-01 until 2024-03-31\n"),),
+        "swap the dates, or correct the one that is wrong.",
+    ),
+    Code(
+        "PR309", _E, "sessions counted at the same value of a field that has several",
+        "`at the same FIELD` groups sessions by one value of a line: a text field such as `site`, or a field "
+        "of your claims. A list field (`muscles`) has several values, so a session has no one value to be "
+        "counted under.",
+        (_UNITS.replace("units > 1", "more than 3 INJ sessions within 90 days at the same muscle"),),
+        (_UNITS.replace("units > 1", "more than 3 INJ sessions within 90 days at the same site"),),
+        "group by `site` (or another one-valued field).",
+    ),
+    Code(
         "PR401", _E, "message placeholder the rule does not provide",
         "A message may quote `{code}`, `{date}`, `{line}`, `{units}`, `{claim_id}`, `{patient_id}`, `{payer}`, "
         "`{policy}` and `{rule}` always, and the facts its top-level `and` items find: `{matched}` for "
@@ -752,6 +804,14 @@ _CATALOG: tuple[Code, ...] = (
         "keep one, or rename one and cite it from the rules it backs.",
     ),
     Code(
+        "PR408", _E, "malformed CARC or RARC",
+        "`carc` names the X12 Claim Adjustment Reason Code a rule's outcome maps to (`119`, `16`, `B7`); `rarc` "
+        "a Remittance Advice Remark Code (`N130`, `M80`, `MA130`). They are copied into each reason.",
+        (_UNITS.replace("    per CPT\n", "    per CPT\n    carc 1190\n"),),
+        (_UNITS.replace("    per CPT\n", "    per CPT\n    carc 119\n"),),
+        "write the code from the X12 code list.",
+    ),
+    Code(
         "PR405", _W, "unused source",
         "No rule cites the source with `per`, in its policy or in any policy that includes it.",
         (_UNITS.replace('  source CPT "CPT descriptors"\n',
@@ -775,7 +835,7 @@ _CATALOG: tuple[Code, ...] = (
     ),
 )
 
-CODES: dict[str, Code] = {c.code: c for c in _CATALOG}
+CODES: dict[str, Code] = {c.code: c for c in sorted(_CATALOG, key=lambda c: c.code)}
 
 
 def lookup(code: str) -> Code:

@@ -11,6 +11,7 @@ Nodes are frozen dataclasses; spans are attributes (`compare=False`), as in `nod
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import ClassVar, Iterator, Literal, Union
 
 from payrule.lang.model import Placeholder, Segment, SetDef
@@ -18,9 +19,9 @@ from payrule.lang.nodes import Action, CmpOp, Scope, WindowUnit
 from payrule.lang.source import Span
 
 __all__ = [
-    "And", "Or", "Not", "CodeIn", "CodeIs", "Has", "Compare", "SameDay", "SessionLimit", "Spacing",
+    "And", "Or", "Not", "CodeIn", "CodeIs", "Has", "Every", "Compare", "SameDay", "SessionLimit", "Spacing",
     "Cond", "FieldRef", "Value", "Window", "Rule", "Policy", "SetDef", "Placeholder", "Segment",
-    "conjuncts", "walk", "NOSPAN",
+    "conjuncts", "walk", "rule_walk", "NOSPAN",
 ]
 
 NOSPAN = Span("<none>", 0, 0, 0, 0)
@@ -40,6 +41,12 @@ class FieldRef:
     where: Literal["line", "claim"]
     form: str | None
     is_list: bool
+    extra: bool = False  # not a field of the schema: read from the claim's or line's other fields
+
+    @property
+    def text(self) -> bool:
+        """A single text value (`site`, `prior_auth`, or a field the schema does not know)."""
+        return not self.is_list and (self.extra or self.form in ("name", "text"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,14 +114,36 @@ class CodeIs:
 
 @dataclass(frozen=True, slots=True)
 class Has:
-    """`has FIELD`, `has FIELD VALUE`, `has FIELD in SET`; `lacks ...` when `negated`."""
+    """`has FIELD`, `has FIELD VALUE`, `has FIELD in SET` (a value in the set or in one of `others`),
+    `has FIELD not in SET` (`outside`: a value in none of them); `lacks ...` when `negated`."""
 
-    READS: ClassVar[str] = "a line field"
+    READS: ClassVar[str] = "a line or claim field"
     field: FieldRef
     negated: bool = False
     value: Value | None = None
     set: SetDef | None = None
+    outside: bool = False
+    others: tuple[SetDef, ...] = ()
     span: Span = _span()
+
+    @property
+    def sets(self) -> tuple[SetDef, ...]:
+        return ((self.set,) if self.set is not None else ()) + self.others
+
+
+@dataclass(frozen=True, slots=True)
+class Every:
+    """`every FIELD in SET`: at least one value, and every value in `set` or one of `others`."""
+
+    READS: ClassVar[str] = "a line or claim field"
+    field: FieldRef
+    set: SetDef
+    others: tuple[SetDef, ...] = ()
+    span: Span = _span()
+
+    @property
+    def sets(self) -> tuple[SetDef, ...]:
+        return (self.set,) + self.others
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,20 +179,24 @@ class SessionLimit:
     set: SetDef
     count: int
     window: Window
+    by: FieldRef | None = None  # `at the same FIELD`: only sessions with this line's value of FIELD
     span: Span = _span()
 
 
 @dataclass(frozen=True, slots=True)
 class Spacing:
-    """History query: fewer than `days` days since the last earlier session."""
+    """History query: the last earlier session is fewer than `days` days (or `days` calendar months,
+    `unit` "months") before this line."""
 
     READS: ClassVar[str] = "the patient's history"
     set: SetDef
     days: int
+    unit: Literal["days", "months"] = "days"
+    by: FieldRef | None = None
     span: Span = _span()
 
 
-Cond = Union[And, Or, Not, CodeIn, CodeIs, Has, Compare, SameDay, SessionLimit, Spacing]
+Cond = Union[And, Or, Not, CodeIn, CodeIs, Has, Every, Compare, SameDay, SessionLimit, Spacing]
 
 
 def conjuncts(cond: Cond) -> tuple[Cond, ...]:
@@ -181,6 +214,13 @@ def walk(cond: Cond) -> Iterator[Cond]:
             stack.extend(reversed(c.items))
         elif isinstance(c, Not):
             stack.append(c.item)
+
+
+def rule_walk(rule: "Rule") -> Iterator[Cond]:
+    """Every condition of a rule: its condition's, then its `unless` clause's."""
+    yield from walk(rule.cond)
+    if rule.unless is not None:
+        yield from walk(rule.unless)
 
 
 # ---- rules and policies ----------------------------------------------------------------------
@@ -203,7 +243,15 @@ class Rule:
     citation: str | None
     guard: SetDef | str | None
     dynamic: bool
+    unless: Cond | None = None  # the rule does not fire when this holds
+    start: date | None = None  # in force for lines dated on or after
+    end: date | None = None  # ... on or before
+    carc: str | None = None  # X12 Claim Adjustment Reason Code
+    rarc: str | None = None  # X12 Remittance Advice Remark Code
     span: Span = _span()
+
+    def in_force(self, day: date) -> bool:
+        return (self.start is None or day >= self.start) and (self.end is None or day <= self.end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +270,13 @@ class Policy:
     same_day_sets: tuple[SetDef, ...]  # sets read by `same day as SET`, sorted by name
     earlier_sets: tuple[SetDef, ...]  # ... by `same day as earlier SET`
     session_sets: tuple[SetDef, ...]  # ... by session limits and spacing
+    grouped_sets: tuple[tuple[SetDef, FieldRef], ...] = ()  # ... counted `at the same FIELD`
+    aliases: tuple[str, ...] = ()  # other payer names, in payer normal form
+
+    @property
+    def payer_names(self) -> tuple[str, ...]:
+        """Every name a claim's payer may give for this policy (none for an included-only policy)."""
+        return ((self.payer,) + self.aliases) if self.payer is not None else ()
 
     def set(self, name: str) -> SetDef:
         for s in self.sets:

@@ -11,17 +11,19 @@ from typing import Mapping, assert_never
 from payrule.lang import ir, nodes
 from payrule.lang.model import CheckedRule, Model, SetDef
 from payrule.lang.source import SourceFile
-from payrule.runtime.schema import field_for_word, normal
+from payrule.runtime.schema import claim_field_for_word, field_for_word, normal
 
 __all__ = ["lower_policy", "lower_rule", "lower_cond", "field_ref"]
 
 
-def field_ref(word: str) -> ir.FieldRef:
-    """The schema field a policy's word names (`muscle` -> `muscles`); an unknown word stays itself."""
-    f = field_for_word(word)
+def field_ref(word: str, claim: bool = False) -> ir.FieldRef:
+    """The schema field a policy's word names (`muscle` -> `muscles`; with `claim`, the claim's own field).
+    A word the schema does not know names one of the claim's (or line's) other fields, compared as a name."""
+    f = claim_field_for_word(word) if claim else field_for_word(word)
     if f is None:
-        return ir.FieldRef(word, word, "line", None, False)
-    return ir.FieldRef(f.name, word, f.where, f.form, f.kind == "list")
+        return ir.FieldRef(word, word, "claim" if claim else "line", "name", False, extra=True)
+    form = f.form or ("text" if f.kind == "text" else None)
+    return ir.FieldRef(f.name, word, f.where, form, f.kind == "list")
 
 
 class _Lowering:
@@ -56,20 +58,26 @@ class _Lowering:
                 return ir.CodeIn(self.set(s, "codes"), neg, c.span)
             case nodes.CodeIs(code=v):
                 return ir.CodeIs(normal("code", v.text), v.text, c.span)
-            case nodes.Has(field=fw, negated=neg, value=v, set=s):
-                f = field_ref(fw.value)
+            case nodes.Has(field=fw, negated=neg, value=v, set=s, outside=out, others=more, claim=cl):
+                f = field_ref(fw.value, cl)
                 return ir.Has(f, neg, self.value(f, v) if v is not None else None,
-                              self.set(s, "names") if s is not None else None, c.span)
+                              self.set(s, "names") if s is not None else None, out,
+                              tuple(self.set(o, "names") for o in more), c.span)
+            case nodes.Every(field=fw, set=s, others=more, claim=cl):
+                return ir.Every(field_ref(fw.value, cl), self.set(s, "names"),
+                                tuple(self.set(o, "names") for o in more), c.span)
             case nodes.Compare(field=fw, op=op, value=n, distinct=d):
                 return ir.Compare(field_ref(fw.value), op, n.value, d, c.span)
             case nodes.SameDay(set=s, earlier=e, sharing=sh, lacking=la):
                 return ir.SameDay(self.set(s, "codes"), e, field_ref(sh.value) if sh else None,
                                   field_ref(la.value) if la else None, c.span)
-            case nodes.SessionLimit(count=n, set=s, window=w):
+            case nodes.SessionLimit(count=n, set=s, window=w, by=by):
                 window = ir.Window(w.unit, w.size.value if w.size is not None else None)
-                return ir.SessionLimit(self.set(s, "codes"), n.value, window, c.span)
-            case nodes.Spacing(days=n, set=s):
-                return ir.Spacing(self.set(s, "codes"), n.value, c.span)
+                return ir.SessionLimit(self.set(s, "codes"), n.value, window,
+                                       field_ref(by.value) if by is not None else None, c.span)
+            case nodes.Spacing(days=n, set=s, unit=unit, by=by):
+                return ir.Spacing(self.set(s, "codes"), n.value, unit,
+                                  field_ref(by.value) if by is not None else None, c.span)
             case _:
                 assert_never(c)
 
@@ -97,33 +105,45 @@ def _dynamic(cond: ir.Cond) -> bool:
 
 def lower_rule(rule: CheckedRule, sets: Mapping[str, SetDef]) -> ir.Rule:
     cond = lower_cond(rule.cond, sets)
+    unless = lower_cond(rule.unless, sets) if rule.unless is not None else None
     return ir.Rule(
         id=rule.id, policy=rule.policy, action=rule.action, scope=rule.scope, cond=cond,
         message=rule.message, source=rule.source, text=rule.text, cite=rule.cite,
-        citation=rule.citation, guard=_guard(cond), dynamic=_dynamic(cond), span=rule.span,
+        citation=rule.citation, guard=_guard(cond),
+        dynamic=_dynamic(cond) or (unless is not None and _dynamic(unless)),
+        unless=unless, start=rule.start, end=rule.end, carc=rule.carc, rarc=rule.rarc, span=rule.span,
     )
 
 
-def _index_sets(rules: tuple[ir.Rule, ...]) -> tuple[tuple[SetDef, ...], ...]:
+_Indexes = tuple[tuple[SetDef, ...], tuple[SetDef, ...], tuple[SetDef, ...], tuple[tuple[SetDef, ir.FieldRef], ...]]
+
+
+def _index_sets(rules: tuple[ir.Rule, ...]) -> _Indexes:
     same: dict[str, SetDef] = {}
     earlier: dict[str, SetDef] = {}
     sessions: dict[str, SetDef] = {}
+    grouped: dict[tuple[str, str], tuple[SetDef, ir.FieldRef]] = {}
     for r in rules:
-        for c in ir.walk(r.cond):
+        for c in ir.rule_walk(r):
             if isinstance(c, ir.SameDay):
                 (earlier if c.earlier else same)[c.set.name] = c.set
             elif isinstance(c, (ir.SessionLimit, ir.Spacing)):
-                sessions[c.set.name] = c.set
-    return tuple(tuple(d[k] for k in sorted(d)) for d in (same, earlier, sessions))
+                if c.by is None:
+                    sessions[c.set.name] = c.set
+                else:
+                    grouped[(c.set.name, c.by.name)] = (c.set, c.by)
+    same_t, earlier_t, sessions_t = (tuple(d[k] for k in sorted(d)) for d in (same, earlier, sessions))
+    return same_t, earlier_t, sessions_t, tuple(grouped[k] for k in sorted(grouped))
 
 
 def lower_policy(model: Model) -> ir.Policy:
     """A checked model, lowered."""
     sets = {s.name: s for s in model.sets}
     rules = tuple(lower_rule(r, sets) for r in model.rules)
-    same, earlier, sessions = _index_sets(rules)
+    same, earlier, sessions, grouped = _index_sets(rules)
     return ir.Policy(
         id=model.id, title=model.title, payer=model.payer, path=model.path, digest=model.digest,
         sources=model.sources, sets=model.sets, rules=rules, includes=model.includes,
-        same_day_sets=same, earlier_sets=earlier, session_sets=sessions,
+        same_day_sets=same, earlier_sets=earlier, session_sets=sessions, grouped_sets=grouped,
+        aliases=model.aliases,
     )

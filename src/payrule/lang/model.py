@@ -4,6 +4,7 @@ placeholders. Nothing here can fail to compile."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Union
 
 from payrule.lang import nodes
@@ -40,7 +41,12 @@ class CheckedRule:
     text: str  # the rule as written
     cite: str | None  # the source id it cites
     citation: str | None  # that source's text
-    span: Span = field(compare=False, repr=False)
+    unless: nodes.Cond | None = None
+    start: date | None = None  # `from D`
+    end: date | None = None  # `until D`
+    carc: str | None = None
+    rarc: str | None = None
+    span: Span = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +60,7 @@ class Model:
     sets: tuple[SetDef, ...]  # sorted by name
     rules: tuple[CheckedRule, ...]  # included rules first, in include order, then this policy's
     includes: tuple[str, ...]
+    aliases: tuple[str, ...] = ()  # other payer names, in payer normal form
 
     def set(self, name: str) -> SetDef:
         for s in self.sets:

@@ -6,6 +6,7 @@ wherever they were written, which is what parser tests and the formatter's round
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Literal, Union
 
 from payrule.lang.source import Span
@@ -102,13 +103,38 @@ class CodeIs:
 
 
 @dataclass(frozen=True, slots=True)
+class DateLit:
+    """A date as written (`2024-04-01`) and its value."""
+
+    text: str
+    value: date
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
 class Has:
-    """`has FIELD`, `has FIELD VALUE`, `has FIELD in SET`; `lacks ...` when `negated`."""
+    """`has FIELD`, `has FIELD VALUE`, `has FIELD in SET` (any value in the set), `has FIELD not in SET`
+    (`outside`: some value in none of the sets); `lacks ...` when `negated`. `others` are further sets of a
+    union `(A or B)`; `claim` when written `claim has ...` (the claim's own field, not the line's)."""
 
     field: Ident
     negated: bool = False
     value: Value | None = None
     set: Ident | None = None
+    outside: bool = False
+    others: tuple[Ident, ...] = ()
+    claim: bool = False
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Every:
+    """`every FIELD in SET`: the field has at least one value, and each is in one of the sets."""
+
+    field: Ident
+    set: Ident
+    others: tuple[Ident, ...] = ()
+    claim: bool = False
     span: Span = _span()
 
 
@@ -162,19 +188,22 @@ class SessionLimit:
     count: Number
     set: Ident
     window: Window
+    by: Ident | None = None  # `at the same FIELD`: count only sessions with this line's value of FIELD
     span: Span = _span()
 
 
 @dataclass(frozen=True, slots=True)
 class Spacing:
-    """`less than N days after the last SET session`."""
+    """`less than N days|months after the last SET session [at the same FIELD]`."""
 
-    days: Number
+    days: Number  # N, in `unit`
     set: Ident
+    unit: Literal["days", "months"] = "days"
+    by: Ident | None = None
     span: Span = _span()
 
 
-Cond = Union[And, Or, Not, CodeIn, CodeIs, Has, Compare, SameDay, SessionLimit, Spacing]
+Cond = Union[And, Or, Not, CodeIn, CodeIs, Has, Every, Compare, SameDay, SessionLimit, Spacing]
 
 # ---- statements ------------------------------------------------------------------------------
 
@@ -186,6 +215,14 @@ Scope = Literal["line", "claim"]
 @dataclass(frozen=True, slots=True)
 class Payer:
     name: Ident
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Alias:
+    """`alias "acme health plan", ...`: other names a claim's payer may give."""
+
+    names: tuple[Ident, ...]
     span: Span = _span()
 
 
@@ -218,10 +255,15 @@ class Rule:
     cond: Cond
     message: Text | None = None
     cite: Ident | None = None
+    unless: Cond | None = None  # the rule does not fire when this holds
+    start: DateLit | None = None  # `from D`: for lines dated D or later
+    end: DateLit | None = None  # `until D`: for lines dated D or earlier
+    carc: Ident | None = None  # X12 Claim Adjustment Reason Code
+    rarc: Ident | None = None  # X12 Remittance Advice Remark Code
     span: Span = _span()
 
 
-Statement = Union[Payer, Include, Source, SetDecl, Rule]
+Statement = Union[Payer, Alias, Include, Source, SetDecl, Rule]
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +289,10 @@ class Policy:
     def payer(self) -> Payer | None:
         found = self.of_type(Payer)
         return found[0] if found else None
+
+    @property
+    def aliases(self) -> list[Ident]:
+        return [n for a in self.of_type(Alias) for n in a.names]
 
     @property
     def rules(self) -> list[Rule]:

@@ -1,7 +1,9 @@
 """Policy text -> lark parse tree -> AST. Lark's errors become diagnostics an analyst can act on."""
 from __future__ import annotations
 
+import dataclasses
 import re
+from datetime import date
 from typing import Any
 
 from lark import Token, Transformer, Tree, v_args
@@ -12,6 +14,7 @@ from payrule.lang import nodes
 from payrule.lang.diagnostics import Diagnostic, DiagnosticError, did_you_mean, error
 from payrule.lang.grammar import expected_words, keyword_of, parser
 from payrule.lang.source import SourceFile, Span
+from payrule.runtime.schema import field_for_word
 
 __all__ = ["parse", "parse_text", "decode_string"]
 
@@ -195,6 +198,12 @@ def decode_string(raw: str, span: Span | None = None) -> str:
     return "".join(out)
 
 
+def _claim_only(word: str) -> bool:
+    """A field only a claim has (`prior_auth`): `has prior_auth` means `claim has prior_auth`."""
+    f = field_for_word(word)
+    return f is not None and f.where == "claim"
+
+
 # ---- tree -> AST -------------------------------------------------------------------------------
 
 
@@ -262,23 +271,58 @@ class _ToAst(Transformer[Token, Any]):
     def range(self, meta: Meta, children: list[Any]) -> Any:
         return nodes.Range(children[0], children[2], self._span(meta))
 
+    def alias(self, meta: Meta, children: list[Any]) -> Any:
+        names = tuple(nodes.Ident(self._text(t).value if t.type == "STRING" else str(t), self._tspan(t))
+                      for t in children[1:] if isinstance(t, Token) and t.type in ("NAME", "STRING"))
+        return nodes.Alias(names, self._span(meta))
+
+    _CLAUSE_WORDS = {"message": "message", "cite": "per", "unless": "unless", "start": "from", "end": "until",
+                     "carc": "carc", "rarc": "rarc"}
+
     def rule(self, meta: Meta, children: list[Any]) -> Any:
         rid = self._ident(children[1])
         action, scope = str(children[3]), str(children[4])
         cond = children[6]
-        message = cite = None
-        for extra in children[7:]:
-            if isinstance(extra, nodes.Text):
-                message = extra
-            elif isinstance(extra, nodes.Ident):
-                cite = extra
-        return nodes.Rule(rid, action, scope, cond, message, cite, span=self._span(meta))  # type: ignore[arg-type]
+        clauses: dict[str, Any] = {}
+        for kind, value, span in children[7:]:
+            if kind in clauses:
+                word = self._CLAUSE_WORDS[kind]
+                raise DiagnosticError([error(
+                    "PR307", f"rule `{rid.value}` has two `{word}` clauses", span,
+                    help=f"a rule takes one `{word}`; the first is on line {clauses[kind][1].line}")])
+            clauses[kind] = (value, span)
+        got = {k: v for k, (v, _) in clauses.items()}
+        return nodes.Rule(rid, action, scope, cond, span=self._span(meta), **got)  # type: ignore[arg-type]
 
     def message(self, meta: Meta, children: list[Any]) -> Any:
-        return self._text(children[1])
+        return ("message", self._text(children[1]), self._span(meta))
 
     def citation(self, meta: Meta, children: list[Any]) -> Any:
-        return self._ident(children[1])
+        return ("cite", self._ident(children[1]), self._span(meta))
+
+    def exception(self, meta: Meta, children: list[Any]) -> Any:
+        return ("unless", children[1], self._span(meta))
+
+    def _date(self, tok: Token) -> nodes.DateLit:
+        sp = self._tspan(tok)
+        try:
+            value = date.fromisoformat(str(tok))
+        except ValueError:
+            raise DiagnosticError([error("PR007", f"`{tok}` is not a date", sp,
+                                         help="write a real date as YYYY-MM-DD, e.g. `2024-04-01`")]) from None
+        return nodes.DateLit(str(tok), value, sp)
+
+    def from_date(self, meta: Meta, children: list[Any]) -> Any:
+        return ("start", self._date(children[1]), self._span(meta))
+
+    def until_date(self, meta: Meta, children: list[Any]) -> Any:
+        return ("end", self._date(children[1]), self._span(meta))
+
+    def carc(self, meta: Meta, children: list[Any]) -> Any:
+        return ("carc", self._ident(children[1]), self._span(meta))
+
+    def rarc(self, meta: Meta, children: list[Any]) -> Any:
+        return ("rarc", self._ident(children[1]), self._span(meta))
 
     # conditions
     def or_cond(self, meta: Meta, children: list[Any]) -> Any:
@@ -303,29 +347,48 @@ class _ToAst(Transformer[Token, Any]):
         tok = children[2]
         return nodes.CodeIs(nodes.Value(str(tok), False, self._tspan(tok)), self._span(meta))
 
-    def _has(self, meta: Meta, children: list[Any], negated: bool) -> Any:
+    def setref(self, meta: Meta, children: list[Any]) -> Any:
+        return tuple(self._ident(t) for t in self._of(children, "NAME"))
+
+    def _has(self, meta: Meta, children: list[Any], negated: bool, outside: bool = False) -> Any:
         field = self._ident(children[1])
         value = set_ = None
-        if len(children) == 3:
+        others: tuple[nodes.Ident, ...] = ()
+        last = children[-1]
+        if isinstance(last, tuple):  # a set reference
+            set_, others = last[0], last[1:]
+        elif len(children) == 3:
             tok = children[2]
             if tok.type == "STRING":
                 t = self._text(tok)
                 value = nodes.Value(t.value, True, t.span)
             else:
                 value = nodes.Value(str(tok), False, self._tspan(tok))
-        elif len(children) == 4:
-            set_ = self._ident(children[3])
-        return nodes.Has(field, negated, value, set_, span=self._span(meta))
+        return nodes.Has(field, negated, value, set_, outside, others, _claim_only(field.value), span=self._span(meta))
 
     def has(self, meta: Meta, children: list[Any]) -> Any:
         return self._has(meta, children, False)
 
     has_value = has_in = has
 
+    def has_not_in(self, meta: Meta, children: list[Any]) -> Any:
+        return self._has(meta, children, False, outside=True)
+
     def lacks(self, meta: Meta, children: list[Any]) -> Any:
         return self._has(meta, children, True)
 
     lacks_value = lacks_in = lacks
+
+    def every_in(self, meta: Meta, children: list[Any]) -> Any:
+        refs = children[-1]
+        field = self._ident(children[1])
+        return nodes.Every(field, refs[0], refs[1:], _claim_only(field.value), span=self._span(meta))
+
+    def scoped(self, meta: Meta, children: list[Any]) -> Any:
+        test = children[1]
+        if str(children[0]) == "line":
+            return test
+        return dataclasses.replace(test, claim=True, span=self._span(meta))
 
     def compare(self, meta: Meta, children: list[Any]) -> Any:
         return nodes.Compare(self._ident(children[0]), str(children[1]), self._num(children[2]), False, self._span(meta))  # type: ignore[arg-type]
@@ -353,7 +416,11 @@ class _ToAst(Transformer[Token, Any]):
     def session_limit(self, meta: Meta, children: list[Any]) -> Any:
         count = self._num(children[2])
         set_ = self._ident(children[3])
-        return nodes.SessionLimit(count, set_, children[5], span=self._span(meta))
+        by = children[6] if len(children) > 6 else None
+        return nodes.SessionLimit(count, set_, children[5], by, span=self._span(meta))
+
+    def grouping(self, meta: Meta, children: list[Any]) -> Any:
+        return self._ident(children[3])
 
     def window(self, meta: Meta, children: list[Any]) -> Any:
         unit = str(children[2].children[0]) if isinstance(children[2], Tree) else str(children[2])
@@ -367,4 +434,8 @@ class _ToAst(Transformer[Token, Any]):
         return nodes.Window("calendar year", None, self._span(meta))
 
     def spacing(self, meta: Meta, children: list[Any]) -> Any:
-        return nodes.Spacing(self._num(children[2]), self._ident(children[7]), span=self._span(meta))
+        unit_tok = children[3].children[0] if isinstance(children[3], Tree) else children[3]
+        unit = "days" if str(unit_tok).startswith("day") else "months"
+        by = children[9] if len(children) > 9 else None
+        return nodes.Spacing(self._num(children[2]), self._ident(children[7]), unit, by,  # type: ignore[arg-type]
+                             span=self._span(meta))

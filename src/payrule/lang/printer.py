@@ -48,6 +48,19 @@ def _value(v: ir.Value) -> str:
     return f'"{v.raw}"' if v.raw is not None else quote(v.text)
 
 
+def _scope(f: ir.FieldRef) -> str:
+    """`claim ` before a test of the claim's own field (the canonical spelling: `claim has prior_auth`)."""
+    return "claim " if f.where == "claim" else ""
+
+
+def _sets(sets: tuple[ir.SetDef, ...]) -> str:
+    return sets[0].name if len(sets) == 1 else "(" + " or ".join(s.name for s in sets) + ")"
+
+
+def _grouping(by: ir.FieldRef | None) -> str:
+    return f" at the same {by.word}" if by is not None else ""
+
+
 def window_text(w: ir.Window) -> str:
     """`within 12 months`, `within 1 month`, `per calendar year`."""
     if w.size is None:
@@ -64,12 +77,14 @@ def atom(c: ir.Cond) -> str:
         case ir.CodeIs(text=text):
             return f"code is {text}"
         case ir.Has(field=f, negated=neg, value=v, set=s):
-            out = f"{'lacks' if neg else 'has'} {f.word}"
+            out = f"{_scope(f)}{'lacks' if neg else 'has'} {f.word}"
             if v is not None:
                 out += " " + _value(v)
             elif s is not None:
-                out += f" in {s.name}"
+                out += f" {'not in' if c.outside else 'in'} {_sets(c.sets)}"
             return out
+        case ir.Every(field=f):
+            return f"{_scope(f)}every {f.word} in {_sets(c.sets)}"
         case ir.Compare(field=f, op=op, value=n, distinct=d):
             return f"{'distinct ' if d else ''}{f.word} {op} {n}"
         case ir.SameDay(set=s, earlier=e, sharing=sh, lacking=la):
@@ -79,10 +94,10 @@ def atom(c: ir.Cond) -> str:
             elif la is not None:
                 out += f" lacking {la.word}"
             return out
-        case ir.SessionLimit(set=s, count=n, window=w):
-            return f"more than {n} {s.name} sessions {window_text(w)}"
-        case ir.Spacing(set=s, days=n):
-            return f"less than {n} days after the last {s.name} session"
+        case ir.SessionLimit(set=s, count=n, window=w, by=by):
+            return f"more than {n} {s.name} sessions {window_text(w)}{_grouping(by)}"
+        case ir.Spacing(set=s, days=n, unit=unit, by=by):
+            return f"less than {n} {unit if n != 1 else unit[:-1]} after the last {s.name} session{_grouping(by)}"
         case ir.And() | ir.Or() | ir.Not():
             raise TypeError("not an atom")
         case _:

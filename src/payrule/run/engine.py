@@ -14,7 +14,7 @@ from payrule.claims.readers import ClaimError
 from payrule.run.loaded import Checker
 from payrule.runtime import DENY, RANK, Claim, Group, Line
 
-__all__ = ["decide", "decide_group", "claim_decision", "history_by_group", "decision_json", "render_jsonl", "Decided"]
+__all__ = ["reason_json", "decide", "decide_group", "claim_decision", "history_by_group", "decision_json", "render_jsonl", "Decided"]
 
 _BY_RANK = {v: k for k, v in RANK.items()}
 
@@ -42,7 +42,7 @@ def decide(checkers: dict[str, Checker], records: Sequence[Claim | ClaimError], 
         if rec.payer_key not in checkers:
             out.append(ClaimError(rec.claim_id, f"no policy for payer {rec.payer!r}", rec.input_line))
             continue
-        groups.setdefault((rec.payer_key, rec.patient_id), []).append(rec)
+        groups.setdefault((checkers[rec.payer_key].payer, rec.patient_id), []).append(rec)
         out.append(rec)  # replaced below once decided
     past = history_by_group(checkers, history)
     total = len(groups)
@@ -58,8 +58,8 @@ def history_by_group(checkers: dict[str, Checker], history: Iterable[Claim]) -> 
     service, then input order, then line number (contract section 3), as input lines are."""
     past: dict[tuple[str, str], list[Line]] = {}
     for h in history:
-        if h.payer_key in checkers:
-            past.setdefault((h.payer_key, h.patient_id), []).extend(h.lines)
+        if h.payer_key in checkers:  # an alias routes to its policy's payer: one history per policy
+            past.setdefault((checkers[h.payer_key].payer, h.patient_id), []).extend(h.lines)
     for lines in past.values():
         lines.sort(key=lambda ln: (ln.date, ln.claim.order, ln.no))
     return past
@@ -84,7 +84,7 @@ def decide_group(checker: Checker, claims: list[Claim], history: Sequence[Line])
     else:
         lines = [ln for c in claims for ln in c.lines]
         lines.sort(key=lambda ln: (ln.date, ln.claim.order, ln.no))
-    g = Group(lines, history, checker.same_day_sets, checker.earlier_sets, checker.session_sets)
+    g = Group(lines, history, checker.same_day_sets, checker.earlier_sets, checker.session_sets, checker.grouped_sets)
     claim_hits: dict[int, dict] = {}
     if checker.claim_rules:
         for c in claims:
@@ -152,7 +152,7 @@ def decision_json(d: Decided | ClaimError) -> dict:
                 "code": ln.code_raw,
                 "decision": ln.decision,
                 "reasons": [
-                    {"policy": r.policy, "rule": r.id, "outcome": r.outcome, "message": msg, "source": r.source}
+                    reason_json(r.policy, r.id, r.outcome, msg, r.source, r.carc, r.rarc)
                     for r, msg in ln.reasons
                 ],
             }
@@ -161,11 +161,27 @@ def decision_json(d: Decided | ClaimError) -> dict:
     }
 
 
+def reason_json(policy: str, rule: str, outcome: str, message: str, source: str,
+                carc: str | None = None, rarc: str | None = None) -> dict:
+    """One reason of a decision (contract section 2): `carc` and `rarc` only when the rule names them."""
+    out = {"policy": policy, "rule": rule, "outcome": outcome, "message": message, "source": source}
+    if carc is not None:
+        out["carc"] = carc
+    if rarc is not None:
+        out["rarc"] = rarc
+    return out
+
+
 def _reason_parts(rule, memo: dict) -> tuple[str, str]:
     parts = memo.get(rule)
     if parts is None:
         head = f'{{"policy": {_enc(rule.policy)}, "rule": {_enc(rule.id)}, "outcome": {_enc(rule.outcome)}, "message": '
-        parts = memo[rule] = (head, f', "source": {_enc(rule.source)}}}')
+        tail = f', "source": {_enc(rule.source)}'
+        if rule.carc is not None:
+            tail += f', "carc": {_enc(rule.carc)}'
+        if rule.rarc is not None:
+            tail += f', "rarc": {_enc(rule.rarc)}'
+        parts = memo[rule] = (head, tail + "}")
     return parts
 
 

@@ -33,7 +33,7 @@ from payrule.claims.readers import ClaimError
 from payrule.lang import ir
 from payrule.lang.ir import Placeholder, SetDef
 from payrule.lang.printer import print_cond
-from payrule.runtime.schema import LINE_FIELDS, LIST_FIELDS, in_code_range, normal
+from payrule.runtime.schema import LINE_FIELDS, LIST_FIELDS, in_code_range, normal, payer_key
 
 __all__ = [
     "Check",
@@ -77,6 +77,17 @@ def words(text: str) -> list[str]:
     if current:
         out.append(current.casefold())
     return out
+
+
+def stem_matches(stem: str, written: str) -> str | None:
+    """The words of `written` a stem matches, or None: a one-word stem matches a word that starts with
+    it; a stem of several words matches as many words in a row, each starting with its stem word."""
+    parts = words(stem)
+    ws = words(written)
+    for i in range(len(ws) - len(parts) + 1):
+        if parts and all(ws[i + k].startswith(parts[k]) for k in range(len(parts))):
+            return " ".join(ws[i:i + len(parts)])
+    return None
 
 
 def set_holds_code(s: SetDef, code: str) -> bool:
@@ -197,6 +208,38 @@ class Service:
                 out.append(n)
         return out
 
+    def field_values(self, f: ir.FieldRef) -> list[tuple[str, str]]:
+        """Any field a condition reads, as [(as written, normal form)]: a list field's values, a text
+        field's one value (or none), or a field the schema does not know (each value in the name form)."""
+        if f.extra:
+            holder = self.line.extra if f.where == "line" else self.claim.extra
+            v = holder.get(f.name)
+            items = v if isinstance(v, list) else [v]
+            out: list[tuple[str, str]] = []
+            for item in items:
+                if isinstance(item, bool) or not isinstance(item, (str, int, float)):
+                    continue
+                n = normal("name", str(item))
+                if n and n not in [o[1] for o in out]:
+                    out.append((n, n))
+            return out
+        if f.is_list:
+            return self.values[f.name]
+        if f.where == "claim":
+            value = {"claim_id": self.claim.claim_id, "patient_id": self.claim.patient_id,
+                     "payer": payer_key(self.claim.payer), "prior_auth": self.claim.prior_auth}[f.name]
+        else:
+            value = getattr(self.line, f.name)
+        if value is None:
+            return []
+        n = normal(f.form or "text", value)
+        return [(value, n)] if n else []
+
+    def key(self, f: ir.FieldRef) -> str | None:
+        """The value a line is grouped by (`at the same FIELD`), or None."""
+        vs = self.field_values(f)
+        return vs[0][1] if vs else None
+
     def sort_key(self) -> tuple:
         """Section 3: by date of service, then by order in the input, then by line number."""
         return (self.day, self.order, self.no)
@@ -247,15 +290,25 @@ class Patient:
 
     # What counts as a session of a code set before day d: history lines, and claim lines already
     # decided and not denied. (Every line of an earlier day is decided before a line of day d.)
-    def session_days(self, s: SetDef, before: date) -> dict[date, list[Service]]:
+    # With `by` (`at the same FIELD`), only lines whose FIELD has the value `value` count.
+    def session_days(self, s: SetDef, before: date, by: ir.FieldRef | None = None,
+                     value: str | None = None) -> dict[date, list[Service]]:
         days: dict[date, list[Service]] = {}
         for h in self.history:
-            if h.day < before and self.in_code_set(h, s):
+            if h.day < before and self.in_code_set(h, s) and (by is None or h.key(by) == value):
                 days.setdefault(h.day, []).append(h)
         for d in self.decided:
-            if d.day < before and d.decision != DENY and self.in_code_set(d, s):
+            if (d.day < before and d.decision != DENY and self.in_code_set(d, s)
+                    and (by is None or d.key(by) == value)):
                 days.setdefault(d.day, []).append(d)
         return dict(sorted(days.items()))
+
+    def _grouping(self, cond: ir.SessionLimit | ir.Spacing, svc: Service) -> tuple[str | None, str]:
+        """This line's value of the grouping field, and the words for it (`at the same site (neck)`)."""
+        if cond.by is None:
+            return None, ""
+        value = svc.key(cond.by)
+        return value, f" at the same {cond.by.word} ({value if value is not None else 'none on this line'})"
 
     def same_day_lines(self, svc: Service, the_set: SetDef, earlier: bool) -> list[Service]:
         """Other lines that day with a code in the set: history first, then claim lines in decision
@@ -284,6 +337,8 @@ class Patient:
             return Check(cond, held, [f"the line's code is {svc.code}" + ("" if held else f", not {wanted}")])
         if isinstance(cond, ir.Has):
             return self._has(cond, svc)
+        if isinstance(cond, ir.Every):
+            return self._every(cond, svc)
         if isinstance(cond, ir.Compare):
             return self._compare(cond, svc)
         if isinstance(cond, ir.SameDay):
@@ -302,52 +357,93 @@ class Patient:
 
     def _has(self, cond: ir.Has, svc: Service) -> Check:
         fname = cond.field.name
-        listed = [w for w, _ in svc.values[fname]]
+        values = svc.field_values(cond.field)
+        listed = [w for w, _ in values]
         shown = ", ".join(listed) if listed else "none documented"
         facts = [f"{fname}: {shown}"]
         provides: dict[str, str] = {}
+        names = " or ".join(s.name for s in cond.sets)
         if cond.set is None and cond.value is None:
             found = bool(listed)
         elif cond.value is not None:
-            wanted = normal_form(fname, cond.value.text)
-            if fname == "diagnoses":
-                hits = [n for n in svc.normals(fname) if n.startswith(wanted)]
+            wanted = normal(cond.field.form or "text", cond.value.text)
+            normals = [n for _, n in values]
+            if cond.field.form == "diagnosis":
+                hits = [n for n in normals if n.startswith(wanted)]
             else:
-                hits = [n for n in svc.normals(fname) if n == wanted]
+                hits = [n for n in normals if n == wanted]
             found = bool(hits)
             facts.append(f"{hits[0]} matches {cond.value.text}" if hits else f"none matches {cond.value.text}")
+        elif cond.outside:
+            outside = [(w, n) for w, n in values if self._member(w, n, cond.sets) is None]
+            found = bool(outside)
+            if outside:
+                provides["matched"] = outside[0][0].strip()
+                facts.append(f"`{outside[0][0].strip()}` is in none of {names}")
+            else:
+                facts.append(f"each is in {names}")
         else:
-            match = self._first_in_set(fname, cond.set, svc)
+            match = self._first_in_sets(values, cond.sets)
             found = match is not None
             if match is not None:
                 provides["matched"] = match[0]
-                facts.append(f"`{match[0]}` matches {cond.set.name}: {match[1]}")
+                facts.append(f"`{match[0]}` matches {match[2]}: {match[1]}")
             else:
-                facts.append(f"none matches {cond.set.name}")
+                facts.append(f"none matches {names}")
         return Check(cond, found != cond.negated, facts, provides)
 
-    def _first_in_set(self, fname: str, s: SetDef, svc: Service) -> tuple[str, str] | None:
-        """The first of the line's values the set matches, and why: stems give the value as written,
-        the other kinds its normal form."""
-        if s.kind == "stems":
-            stems = [st.strip().casefold() for st in s.values]
-            for written, _ in svc.values[fname]:
-                for w in words(written):
-                    for st in stems:
-                        if w.startswith(st):
-                            return written.strip(), f"word `{w}` starts with stem `{st}`"
-            return None
-        for n in svc.normals(fname):
-            if s.kind == "diagnoses":
+    def _every(self, cond: ir.Every, svc: Service) -> Check:
+        values = svc.field_values(cond.field)
+        names = " or ".join(s.name for s in cond.sets)
+        facts = [f"{cond.field.name}: " + (", ".join(w for w, _ in values) if values else "none documented")]
+        outside = [w for w, n in values if self._member(w, n, cond.sets) is None]
+        held = bool(values) and not outside
+        if not values:
+            facts.append("no value, so not every value is in " + names)
+        elif outside:
+            facts.append(f"`{outside[0].strip()}` is in none of {names}")
+        else:
+            facts.append(f"each is in {names}")
+        return Check(cond, held, facts, {"matched": values[0][0].strip()} if held else {})
+
+    def _member(self, written: str, n: str, sets: tuple[SetDef, ...]) -> tuple[str, str] | None:
+        """Why a value is in one of the sets (the reason, the set's name), or None."""
+        for s in sets:
+            if s.kind == "stems":
+                for st in s.values:
+                    hit = stem_matches(st, written)
+                    if hit is not None:
+                        what = f"words `{hit}` start" if " " in st else f"word `{hit}` starts"
+                        return f"{what} with stem `{st}`", s.name
+            elif s.kind == "diagnoses":
                 for prefix in s.values:
                     if n.startswith(normal("diagnosis", prefix)):
-                        return n, f"starts with {normal('diagnosis', prefix)}"
+                        return f"starts with {normal('diagnosis', prefix)}", s.name
             elif s.kind == "names":
                 if any(n == normal("name", m) for m in s.values):
-                    return n, "listed"
-            elif s.kind == "codes":
-                if set_holds_code(s, n):
-                    return n, "listed"
+                    return "listed", s.name
+            elif set_holds_code(s, n):
+                return "listed", s.name
+        return None
+
+    def _first_in_sets(self, values: list[tuple[str, str]], sets: tuple[SetDef, ...]) -> tuple[str, str, str] | None:
+        """The first of the line's values a set matches, why, and which set: stems give the value as
+        written, the other kinds its normal form."""
+        if all(s.kind == "stems" for s in sets):
+            for written, n in values:
+                why = self._member(written, n, sets)
+                if why is not None:
+                    return written.strip(), why[0], why[1]
+            return None
+        seen: list[str] = []
+        for written, n in values:
+            if n in seen:
+                continue
+            seen.append(n)
+            why = self._member(written, n, sets)
+            if why is not None:
+                stem = all(s.kind == "stems" for s in sets if s.name == why[1])
+                return (written.strip() if stem else n), why[0], why[1]
         return None
 
     def _compare(self, cond: ir.Compare, svc: Service) -> Check:
@@ -406,16 +502,19 @@ class Patient:
 
     def _session_limit(self, cond: ir.SessionLimit, svc: Service) -> Check:
         limit, d, window = cond.count, svc.day, cond.window
-        sessions = self.session_days(cond.set, d)
+        value, where = self._grouping(cond, svc)
+        if cond.by is not None and value is None:
+            return Check(cond, False, [f"this line has no {cond.by.word}: it matches no session{where}"])
+        sessions = self.session_days(cond.set, d, cond.by, value)
         counted = [p for p in sessions if in_window(p, d, window)]
         first = window_first_day(d, window)
         last = d - timedelta(days=1)
         facts = [f"window ({window_words(window)} before {d.isoformat()}): {first.isoformat()} to {last.isoformat()}"]
         if counted:
-            facts.append(f"{len(counted)} {cond.set.name} session(s) counted: " + "; ".join(
+            facts.append(f"{len(counted)} {cond.set.name} session(s){where} counted: " + "; ".join(
                 f"{p.isoformat()} ({', '.join(s.short_label() for s in sessions[p])})" for p in counted))
         else:
-            facts.append(f"no {cond.set.name} session counted")
+            facts.append(f"no {cond.set.name} session{where} counted")
         n = len(counted) + 1
         held = n > limit
         facts.append(f"this line's session would be the {ordinal_words(n)}; the limit is {limit}")
@@ -431,21 +530,48 @@ class Patient:
         return Check(cond, held, facts, provides)
 
     def _spacing(self, cond: ir.Spacing, svc: Service) -> Check:
-        sessions = self.session_days(cond.set, svc.day)
+        value, where = self._grouping(cond, svc)
+        if cond.by is not None and value is None:
+            return Check(cond, False, [f"this line has no {cond.by.word}: it matches no session{where}"])
+        sessions = self.session_days(cond.set, svc.day, cond.by, value)
         if not sessions:
-            return Check(cond, False, [f"no earlier {cond.set.name} session"])
+            return Check(cond, False, [f"no earlier {cond.set.name} session{where}"])
         last = max(sessions)
         days = (svc.day - last).days
         need = cond.days
-        nxt = last + timedelta(days=need)
-        held = days < need
-        facts = [f"last {cond.set.name} session: {last.isoformat()} ({', '.join(s.short_label() for s in sessions[last])})",
-                 f"{days} days before this line; at least {need} required",
+        if cond.unit == "days":
+            nxt = last + timedelta(days=need)
+            held = days < need
+            required = f"at least {need} required"
+        else:  # calendar months: apart enough when last <= d minus N months
+            held = last > months_before(svc.day, need)
+            nxt = last + timedelta(days=1)
+            while last > months_before(nxt, need):
+                nxt += timedelta(days=1)
+            required = f"at least {need} month{'s' if need != 1 else ''} required (last session on or before {months_before(svc.day, need).isoformat()})"
+        facts = [f"last {cond.set.name} session{where}: {last.isoformat()} ({', '.join(s.short_label() for s in sessions[last])})",
+                 f"{days} days before this line; {required}",
                  f"next eligible date: {nxt.isoformat()}"]
         provides = {"days": str(days), "last_date": last.isoformat(), "min_days": str(need), "next_date": nxt.isoformat()}
         return Check(cond, held, facts, provides)
 
     # -- rules ---------------------------------------------------------------------------------
+    def judge(self, rule: ir.Rule, svc: Service) -> tuple[bool, Check, str | None]:
+        """Whether the rule fires on the line: in force on its date of service, its condition holds and
+        its `unless` does not. Also the condition's evaluation, and why it did not fire when that was
+        its dates or its `unless` (for `why`)."""
+        check = self.evaluate(rule.cond, svc)
+        if not rule.in_force(svc.day):
+            dates = " ".join(p for p in (f"from {rule.start.isoformat()}" if rule.start else "",
+                                         f"until {rule.end.isoformat()}" if rule.end else "") if p)
+            return False, check, f"not in force on {svc.day.isoformat()} (in force {dates})"
+        if not check.held or rule.unless is None:
+            return check.held, check, None
+        exception = self.evaluate(rule.unless, svc)
+        if exception.held:
+            return False, check, f"unless {print_cond(rule.unless)}: holds ({'; '.join(_all_facts(exception))})"
+        return True, check, None
+
     def message(self, rule: ir.Rule, check: Check, svc: Service) -> str:
         """The reason's message: the rule's text with its placeholders filled in."""
         if not rule.message:
@@ -454,6 +580,9 @@ class Patient:
             "code": svc.code, "date": svc.day.isoformat(), "line": str(svc.no), "units": str(svc.units),
             "claim_id": svc.claim_id, "patient_id": svc.claim.patient_id, "payer": svc.claim.payer,
             "policy": rule.policy, "rule": rule.id,
+            "site": svc.key(ir.FieldRef("site", "site", "line", "name", False)) or "no site",
+            "start_date": rule.start.isoformat() if rule.start else "",
+            "end_date": rule.end.isoformat() if rule.end else "",
         }
         top = check.parts if isinstance(check.cond, ir.And) else [check]
         for part in top:  # the first top-level condition to provide a placeholder gives it
@@ -478,6 +607,7 @@ class RuleTrace:
     check: Check
     message: str | None = None
     via_line: int | None = None  # a claim rule: the line whose facts made it fire
+    note: str | None = None  # why a rule whose condition held did not fire: its dates or its `unless`
 
 
 @dataclass
@@ -500,6 +630,13 @@ class ClaimTrace:
     lines: list[LineTrace]
 
 
+def _all_facts(check: Check) -> list[str]:
+    out = list(check.facts)
+    for p in check.parts:
+        out += _all_facts(p)
+    return out
+
+
 def _applicable(check: Check) -> bool:
     top = check.parts if isinstance(check.cond, ir.And) else [check]
     return all(p.held for p in top if isinstance(p.cond, (ir.CodeIn, ir.CodeIs)))
@@ -518,9 +655,12 @@ def models_by_payer(models: dict[str, ir.Policy] | Iterable[ir.Policy]) -> dict[
 
 
 def _policy_for(models: dict[str, ir.Policy], payer: str) -> ir.Policy | None:
-    for key, model in models.items():
-        if key.strip().casefold() == payer.strip().casefold():
-            return model
+    """The policy whose payer id or one of whose aliases is the claim's payer (contract section 1)."""
+    wanted = payer_key(payer)
+    for model in models.values():
+        for name in model.payer_names:
+            if payer_key(name) == wanted:
+                return model
     return None
 
 
@@ -570,8 +710,8 @@ class _Run:
                 in_service_order = sorted((self.services[(id(claim), ln.no)] for ln in claim.lines),
                                           key=lambda s: (s.day, s.no))
                 for svc in in_service_order:
-                    check = patient.evaluate(rule.cond, svc)
-                    if check.held:
+                    fires, check, _ = patient.judge(rule, svc)
+                    if fires:
                         hits[rule.id] = (patient.message(rule, check, svc), svc.no)
                         break
             self.claim_hits[id(claim)] = hits
@@ -581,21 +721,22 @@ class _Run:
             traces: list[RuleTrace] = []
             for rule in model.rules:
                 if rule.scope == "claim":
-                    check = patient.evaluate(rule.cond, svc)
+                    _, check, note = patient.judge(rule, svc)
                     if rule.id in hits:
                         msg, via = hits[rule.id]
                         reasons.append((rule, msg))
                         traces.append(RuleTrace(rule, "fired", check, msg, via))
                     else:
-                        traces.append(RuleTrace(rule, _status(check), check))
+                        traces.append(RuleTrace(rule, "not fired" if note else _status(check), check, note=note))
                     continue
-                check = patient.evaluate(rule.cond, svc)
-                if check.held:
+                fires, check, note = patient.judge(rule, svc)
+                if fires:
                     msg = patient.message(rule, check, svc)
                     reasons.append((rule, msg))
                     traces.append(RuleTrace(rule, "fired", check, msg))
                 else:
-                    traces.append(RuleTrace(rule, _status(check), check))
+                    status = ("not in force" if note.startswith("not in force") else "not fired") if note else _status(check)
+                    traces.append(RuleTrace(rule, status, check, note=note))
             decision = APPROVE
             for rule, _ in reasons:
                 if STRENGTH[rule.action] > STRENGTH[decision]:
@@ -623,12 +764,20 @@ class _Run:
                     "line": svc.no,
                     "code": svc.code_as_written,
                     "decision": svc.decision,
-                    "reasons": [{"policy": r.policy, "rule": r.id, "outcome": r.action, "message": m, "source": r.source}
-                                for r, m in svc.reasons],
+                    "reasons": [_reason(r, m) for r, m in svc.reasons],
                 })
             worst = max((ln["decision"] for ln in lines), key=STRENGTH.__getitem__)
             out.append({"claim_id": rec.claim_id, "decision": worst, "lines": lines})
         return out
+
+
+def _reason(r: ir.Rule, message: str) -> dict:
+    out = {"policy": r.policy, "rule": r.id, "outcome": r.action, "message": message, "source": r.source}
+    if r.carc is not None:
+        out["carc"] = r.carc
+    if r.rarc is not None:
+        out["rarc"] = r.rarc
+    return out
 
 
 def interpret(models_by_payer: dict[str, ir.Policy], records: Sequence, history: Iterable = ()) -> list[dict]:

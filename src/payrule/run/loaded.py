@@ -40,9 +40,12 @@ class Checker:
         self.same_day_sets = module.SAME_DAY_SETS
         self.earlier_sets = module.EARLIER_SETS
         self.session_sets = module.SESSION_SETS
+        self.grouped_sets = module.GROUPED_SETS
+        self.aliases: tuple[str, ...] = module.ALIASES
         self._by_code: dict[str, tuple] = {}
         self._tracked: dict[str, bool] = {}
-        self._tracked_sets = tuple(self.earlier_sets.values()) + tuple(self.session_sets.values())
+        self._tracked_sets = (tuple(self.earlier_sets.values()) + tuple(self.session_sets.values())
+                              + tuple(g[0] for g in self.grouped_sets.values()))
 
     def rules_for(self, code: str) -> tuple:
         """The line rules whose guard admits `code`, in rule order."""

@@ -119,7 +119,7 @@ def _scan(sources, history: bool, batches: Iterator) -> Iterator:
             else:
                 seen, patient = rec.claim_id, rec.patient_id
                 if rec.payer_key in checkers:
-                    payer, keep = rec.payer_key, raw
+                    payer, keep = checkers[rec.payer_key].payer, raw
                 elif not history:  # a history claim for another payer is left out, as the CLI does
                     error = _render(decide(checkers, [rec])[0])
             for k, v in zip(cols, (n, seen, payer, patient, error, keep)):

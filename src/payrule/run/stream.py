@@ -89,7 +89,7 @@ def _check(checkers, f, size, history, out, progress, session: ReadSession) -> t
                 pre[i] = rec
                 dup.append(0)
                 if isinstance(rec, Claim) and rec.payer_key in checkers:
-                    patient, key = rec.patient_id, rec.payer_key
+                    patient, key = rec.patient_id, checkers[rec.payer_key].payer
                 else:
                     patient, key = None, None
             else:
@@ -99,6 +99,8 @@ def _check(checkers, f, size, history, out, progress, session: ReadSession) -> t
                     seen.add(cid)
                 patient, payer = _text(h.patient_id), _text(h.payer)
                 key = payer_key(payer) if payer is not None else None
+                if key in checkers:  # an alias routes to its policy's payer
+                    key = checkers[key].payer
             if patient is None or key not in checkers:
                 alone.append(i)
             else:

@@ -12,7 +12,8 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Callable, NamedTuple
 
-from payrule.runtime.schema import CLAIM_FIELDS, LINE_FIELDS, LIST_FIELDS, in_code_range
+from payrule.runtime.schema import CLAIM_FIELDS, LINE_FIELDS, LIST_FIELDS, in_code_range, normal
+from payrule.runtime.schema import payer_key as payer_key
 
 __all__ = [
     "API_VERSION",
@@ -21,9 +22,14 @@ __all__ = [
     "Group",
     "Line",
     "Rule",
+    "every_in",
+    "extra_values",
     "first_in",
+    "first_in_any",
+    "first_outside",
     "first_prefix",
     "first_stem",
+    "one",
     "iso",
     "iso_list",
     "nth",
@@ -33,18 +39,12 @@ __all__ = [
     "spacing",
 ]
 
-API_VERSION = 1
+API_VERSION = 2  # 2: rules carry carc/rarc; modules name ALIASES and GROUPED_SETS
 DENY, REVIEW, APPROVE = "deny", "review", "approve"
 RANK = {APPROVE: 0, REVIEW: 1, DENY: 2}
 
 
 _NO_EXTRA = MappingProxyType({})  # shared and read-only: most claims have no fields beyond the contract's
-
-
-def payer_key(payer: str) -> str:
-    """The key a claim's payer routes by (trimmed, lower-cased), as the policies' payer ids are keyed.
-    (Contract v2 also collapses runs of spaces and case-folds: that comes with payer aliases, on both sides.)"""
-    return payer.strip().lower()
 
 
 class Claim:
@@ -138,7 +138,8 @@ class Rule(NamedTuple):
     """One compiled rule: where it comes from, what it does, and its function `fn(line, group)`,
     which returns the reason's message when the rule fires and None otherwise. `guard` is the code
     set the rule's condition starts with (`code in SET`), or None; it lets the engine skip rules
-    that cannot fire on a line's code."""
+    that cannot fire on a line's code. `carc` and `rarc` are the X12 adjustment reason and remark
+    codes the rule's outcome maps to, when the policy names them."""
 
     policy: str
     id: str
@@ -147,6 +148,8 @@ class Rule(NamedTuple):
     source: str
     fn: Callable
     guard: object
+    carc: str | None = None
+    rarc: str | None = None
 
 
 class CodeSet:
@@ -193,18 +196,106 @@ def first_prefix(values, prefixes):
     return None
 
 
+@lru_cache(maxsize=1024)
+def _stem_parts(stems: tuple) -> tuple[tuple, tuple]:
+    """One-word stems (for one `startswith`), and stems of several words, as tuples of words."""
+    return (tuple(s for s in stems if " " not in s), tuple(tuple(s.split()) for s in stems if " " in s))
+
+
 @lru_cache(maxsize=65536)
 def _stem_hit(stems: tuple, value: str) -> bool:
-    return any(w.startswith(stems) for w in _WORD.findall(value.casefold()))
+    words = _WORD.findall(value.casefold())
+    single, multi = _stem_parts(stems)
+    if single and any(w.startswith(single) for w in words):
+        return True
+    for parts in multi:
+        n = len(parts)
+        for i in range(len(words) - n + 1):
+            if all(words[i + k].startswith(parts[k]) for k in range(n)):
+                return True
+    return False
 
 
 def first_stem(values, stems):
-    """The first value one of whose words (runs of letters or digits) starts with a stem, or None.
-    `stems` are case-folded; matching ignores case. Answers are memoised (a bounded cache)."""
+    """The first value one of whose words (runs of letters or digits) starts with a stem, or None; a stem
+    of several words matches as many words in a row. `stems` are case-folded; matching ignores case.
+    Answers are memoised (a bounded cache)."""
     for v in values:
         if _stem_hit(stems, v):
             return v
     return None
+
+
+# Set tests for unions `(A or B)` and `every`/`not in`: (how, set) pairs, how one of these.
+IN, PREFIX, STEM = 0, 1, 2
+
+
+def _holds(tests, norm: str, raw: str) -> bool:
+    for how, members in tests:
+        if how == IN:
+            if norm in members:
+                return True
+        elif how == PREFIX:
+            if norm.startswith(members):
+                return True
+        elif _stem_hit(members, raw):
+            return True
+    return False
+
+
+def first_in_any(norms, raws, tests):
+    """The first value (as written) that one of the set tests holds for, or None."""
+    for n, r in zip(norms, raws):
+        if _holds(tests, n, r):
+            return r
+    return None
+
+
+def first_outside(norms, raws, tests):
+    """The first value (as written) that no set test holds for, or None."""
+    for n, r in zip(norms, raws):
+        if not _holds(tests, n, r):
+            return r
+    return None
+
+
+def every_in(norms, raws, tests):
+    """The first value (as written) when there is at least one and the set tests hold for each, else None."""
+    if not norms:
+        return None
+    for n, r in zip(norms, raws):
+        if not _holds(tests, n, r):
+            return None
+    return raws[0]
+
+
+def one(value) -> tuple:
+    """A single value (or None) as the tuple of its values."""
+    return () if value is None else (value,)
+
+
+def extra_values(extra, name: str) -> tuple:
+    """A field the schema does not know, from a claim's or line's other fields: its values (a string or
+    number, or a list of them), each in the name normal form, blanks dropped."""
+    v = extra.get(name)
+    if v is None or isinstance(v, (dict, bool)):
+        return ()
+    items = v if isinstance(v, list) else (v,)
+    out = []
+    for item in items:
+        if isinstance(item, (str, int, float)) and not isinstance(item, bool):
+            n = normal("name", str(item))
+            if n and n not in out:
+                out.append(n)
+    return tuple(out)
+
+
+def line_key(ln, field: str, extra: bool):
+    """The value a line is grouped by for `at the same FIELD`: a text field's normal form, else None."""
+    if extra:
+        vs = extra_values(ln.extra, field)
+        return vs[0] if vs else None
+    return getattr(ln, field)
 
 
 # ---- dates -------------------------------------------------------------------------------------
@@ -289,9 +380,22 @@ class SameDayHit(NamedTuple):
     shared: str
 
 
-def session_limit(g: "Group", ln: Line, set_name: str, limit: int, unit: str, size: int):
-    """LimitHit when this line's session would be more than `limit` in the window, else None."""
-    dates = g.sessions[set_name]
+def _dates_for(g: "Group", ln: Line, set_name: str, by: str | None):
+    if by is None:
+        return g.sessions[set_name]
+    key, field, extra = g.grouped_keys[(set_name, by)]
+    value = line_key(ln, field, extra)
+    if value is None:  # a line with no value matches no session
+        return None
+    return g.grouped[key].get(value, ())
+
+
+def session_limit(g: "Group", ln: Line, set_name: str, limit: int, unit: str, size: int, by: str | None = None):
+    """LimitHit when this line's session would be more than `limit` in the window, else None. With `by`,
+    only sessions whose counted line has this line's value of that field count."""
+    dates = _dates_for(g, ln, set_name, by)
+    if not dates:
+        return None
     d = ln.date
     hi = bisect_left(dates, d)
     if hi < limit:
@@ -305,17 +409,24 @@ def session_limit(g: "Group", ln: Line, set_name: str, limit: int, unit: str, si
     return LimitHit(prior + 1, limit, counted, nxt, date.fromordinal(d).year)
 
 
-def spacing(g: "Group", ln: Line, set_name: str, min_days: int):
-    """SpacingHit when the last earlier session is fewer than `min_days` days before this line."""
-    dates = g.sessions[set_name]
+def spacing(g: "Group", ln: Line, set_name: str, min_gap: int, unit: str = "days", by: str | None = None):
+    """SpacingHit when the last earlier session is fewer than `min_gap` days (or calendar months) before
+    this line: for months, when it is after this line's date minus `min_gap` months."""
+    dates = _dates_for(g, ln, set_name, by)
+    if not dates:
+        return None
     hi = bisect_left(dates, ln.date)
     if not hi:
         return None
     last = dates[hi - 1]
     days = ln.date - last
-    if days >= min_days:
+    if unit == "days":
+        if days >= min_gap:
+            return None
+        return SpacingHit(last, days, min_gap, last + min_gap)
+    if last <= window_floor(ln.date, "months", min_gap):
         return None
-    return SpacingHit(last, days, min_days, last + min_days)
+    return SpacingHit(last, days, min_gap, _next_eligible(last, "months", min_gap))
 
 
 def same_day_hit(others, ln: Line, sharing: str | None = None, lacking: str | None = None):
@@ -343,12 +454,14 @@ class Group:
     - `same_day(ln, S)`: every other line that day with a code in S, claims and history alike,
       whatever its decision;
     - `earlier_same_day(ln, S)`: lines in S that day already decided and not denied, and history;
-    - `sessions[S]`: the sorted dates with a line in S not denied (or from history).
+    - `sessions[S]`: the sorted dates with a line in S not denied (or from history);
+    - `grouped[S@F][v]`: the same, for lines whose field F has the value v (`at the same F`).
     """
 
-    __slots__ = ("_day", "_earlier", "sessions", "_session_sets", "_earlier_sets")
+    __slots__ = ("_day", "_earlier", "sessions", "_session_sets", "_earlier_sets", "grouped", "grouped_keys",
+                 "_grouped_sets")
 
-    def __init__(self, lines, history, same_day_sets, earlier_sets, session_sets):
+    def __init__(self, lines, history, same_day_sets, earlier_sets, session_sets, grouped_sets=None):
         self._day: dict[str, dict[int, list]] = {}
         for name, members in same_day_sets.items():
             idx: dict[int, list] = {}
@@ -371,6 +484,20 @@ class Group:
         self._session_sets = tuple(session_sets.items())
         for name, members in self._session_sets:
             self.sessions[name] = sorted({ln.date for ln in history if ln.code in members})
+        # grouped_sets: {"S@F": (members, set name, field, extra)}
+        self.grouped: dict[str, dict[str, list]] = {}
+        self.grouped_keys: dict[tuple[str, str], tuple[str, str, bool]] = {}
+        self._grouped_sets = tuple((key, members, field, extra)
+                                   for key, (members, _set, field, extra) in (grouped_sets or {}).items())
+        for key, (members, set_name, field, extra) in (grouped_sets or {}).items():
+            self.grouped_keys[(set_name, field)] = (key, field, extra)
+            by_value: dict[str, set] = {}
+            for ln in history:
+                if ln.code in members:
+                    v = line_key(ln, field, extra)
+                    if v is not None:
+                        by_value.setdefault(v, set()).add(ln.date)
+            self.grouped[key] = {v: sorted(ds) for v, ds in by_value.items()}
 
     def same_day(self, ln: Line, set_name: str):
         return [o for o in self._day[set_name].get(ln.date, ()) if o is not ln]
@@ -386,7 +513,15 @@ class Group:
                 self._earlier[name].setdefault(ln.date, []).append(ln)
         for name, members in self._session_sets:
             if code in members:
-                dates = self.sessions[name]
-                i = bisect_left(dates, ln.date)
-                if i == len(dates) or dates[i] != ln.date:
-                    insort(dates, ln.date)
+                _add_date(self.sessions[name], ln.date)
+        for key, members, field, extra in self._grouped_sets:
+            if code in members:
+                v = line_key(ln, field, extra)
+                if v is not None:
+                    _add_date(self.grouped[key].setdefault(v, []), ln.date)
+
+
+def _add_date(dates: list, d: int) -> None:
+    i = bisect_left(dates, d)
+    if i == len(dates) or dates[i] != d:
+        insort(dates, d)

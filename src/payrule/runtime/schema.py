@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from types import MappingProxyType
+from typing import Literal, Mapping
 
 __all__ = [
     "Field",
@@ -19,7 +20,12 @@ __all__ = [
     "LIST_FIELDS",
     "NUMBER_FIELDS",
     "field_for_word",
+    "claim_field_for_word",
+    "READABLE_CLAIM_FIELDS",
     "normal",
+    "payer_key",
+    "CARC_PATTERN",
+    "RARC_PATTERN",
     "CODE_PATTERN",
     "MODIFIER_PATTERN",
     "ICD10_PATTERN",
@@ -33,6 +39,9 @@ CODE_PATTERN = re.compile(r"[A-Za-z0-9]{5}\Z")  # CPT / HCPCS, as written (upper
 MODIFIER_PATTERN = re.compile(r"[A-Za-z0-9]{2}\Z")
 ICD10_PATTERN = re.compile(r"[A-Z][0-9][0-9A-Z]([0-9A-Z]{1,4})?\Z")  # an ICD-10-CM code in normal form
 DATE_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")  # the shape only: also check it is a real date
+# X12 Claim Adjustment Reason Codes (`119`, `16`, `B7`, `P1`) and Remittance Advice Remark Codes (`N130`, `M80`, `MA130`).
+CARC_PATTERN = re.compile(r"([0-9]{1,3}|[A-Z][0-9]{1,2})\Z")
+RARC_PATTERN = re.compile(r"(M|MA|N)[0-9]{1,3}\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +132,22 @@ for _field in (*LINE_FIELDS.values(), *CLAIM_FIELDS.values()):  # a line's field
     for _word in (_field.name, *_field.aliases):
         _BY_WORD.setdefault(_word, _field)
 del _field, _word
+
+
+_CLAIM_BY_WORD: Mapping[str, Field] = MappingProxyType({w: f for f in CLAIM_FIELDS.values() for w in (f.name, *f.aliases)})
+# The claim fields a rule may test with `claim has ...` (the runtime keeps these on each Claim).
+READABLE_CLAIM_FIELDS: tuple[str, ...] = ("claim_id", "patient_id", "payer", "prior_auth")
+
+
+def claim_field_for_word(word: str) -> Field | None:
+    """The claim's field a word names (`claim has prior_auth`); None for any other word."""
+    return _CLAIM_BY_WORD.get(word)
+
+
+def payer_key(payer: str) -> str:
+    """A payer id or alias in the form payer names compare in: trimmed, case-folded, runs of white space
+    collapsed to one space (`Acme  Health` = `acme health`)."""
+    return " ".join(payer.split()).casefold()
 
 
 def field_for_word(word: str) -> Field | None:

@@ -230,6 +230,10 @@ class _Formatter:
             case nodes.Payer(name=n):
                 text = self.quoted(n.value, n.span) if (self._slice(n.span) or "").startswith('"') else n.value
                 return self._single("head", self.leaf(f"payer {text}", s, n))
+            case nodes.Alias(names=names):
+                texts = [self.quoted(n.value, n.span) if (self._slice(n.span) or "").startswith('"') else n.value
+                         for n in names]
+                return self._single("head", self.leaf("alias " + ", ".join(texts), s, *names))
             case nodes.Include(policy=p):
                 return self._single("head", self.leaf(f"include {p.value}", s, p))
             case nodes.Source(name=n, text=t):
@@ -264,11 +268,23 @@ class _Formatter:
         return group, [leaf], layout
 
     def _rule(self, r: nodes.Rule):
+        """`rule ID:`, the condition, then the clauses in one order: `unless`, the dates, `message`, `per`,
+        the denial codes."""
         head = self.leaf(f"rule {r.id.value}:", r, r.id)
         cond = self.cond(r.cond)
+        unless = self.cond(r.unless) if r.unless is not None else None
+        dates = " ".join(f"{w} {d.text}" for w, d in (("from", r.start), ("until", r.end)) if d is not None)
+        when = self.leaf(dates, *(d for d in (r.start, r.end) if d is not None)) if dates else None
         msg = self.leaf(f'message "{r.message.raw}"', r.message) if r.message is not None else None
         cite = self.leaf(f"per {r.cite.value}", r.cite) if r.cite is not None else None
-        leaves = [head, *_leaves(cond), *(x for x in (msg, cite) if x is not None)]
+        codes = " ".join(f"{w} {c.value}" for w, c in (("carc", r.carc), ("rarc", r.rarc)) if c is not None)
+        coded = self.leaf(codes, *(c for c in (r.carc, r.rarc) if c is not None)) if codes else None
+        leaves = [head, *_leaves(cond), *(_leaves(unless) if unless is not None else ()),
+                  *(x for x in (when, msg, cite, coded) if x is not None)]
+
+        def fill(lay: _Layout, node: _Node) -> None:
+            items = node.items if isinstance(node, _Group) and not node.open else [("", node)]
+            lay.fill(items, _CONT)
 
         def layout() -> list[_Line]:
             lay = _Layout()
@@ -276,9 +292,12 @@ class _Formatter:
             lay.add(head, head.text)
             lay.newline(_BODY)
             lay.text(f"{r.action} {r.scope} when")
-            items = cond.items if isinstance(cond, _Group) and not cond.open else [("", cond)]
-            lay.fill(items, _CONT)
-            for extra in (msg, cite):
+            fill(lay, cond)
+            if unless is not None:
+                lay.newline(_BODY)
+                lay.text("unless")
+                fill(lay, unless)
+            for extra in (when, msg, cite, coded):
                 if extra is not None:
                     lay.newline(_BODY)
                     lay.add(extra, extra.text)

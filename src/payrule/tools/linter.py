@@ -10,13 +10,13 @@ import re
 from typing import Iterable, Iterator, Sequence
 
 from payrule.lang import nodes
-from payrule.lang.checker import LIST_FIELDS, Unit, check, conjuncts, field_name, walk
+from payrule.lang.checker import LIST_FIELDS, Unit, check, conjuncts, field_name, readable_field, rule_conds, walk
 from payrule.lang.codes import CODES
-from payrule.lang.diagnostics import Diagnostic, DiagnosticError, Severity, error, warning
+from payrule.lang.diagnostics import Diagnostic, DiagnosticError, Severity, did_you_mean, error, warning
 from payrule.lang.parser import parse
 from payrule.lang.source import SourceFile
 from payrule.loader import Workspace
-from payrule.runtime.schema import NUMBER_FIELDS, normal
+from payrule.runtime.schema import FIELDS, NUMBER_FIELDS, normal
 from payrule.tools.formatter import format_cond
 
 __all__ = ["lint", "SYNTAX"]
@@ -119,12 +119,14 @@ def _flat_and(cond: nodes.Cond) -> list[nodes.Cond]:
     return out
 
 
-def _set_names(cond: nodes.Cond) -> Iterator[str]:
-    for c in _walk(cond):
+def _set_names(rule: nodes.Rule) -> Iterator[str]:
+    for c in rule_conds(rule):
         if isinstance(c, (nodes.CodeIn, nodes.SameDay, nodes.SessionLimit, nodes.Spacing)):
             yield c.set.value
-        elif isinstance(c, nodes.Has) and c.set is not None:
-            yield c.set.value
+        elif isinstance(c, (nodes.Has, nodes.Every)):
+            if c.set is not None:
+                yield c.set.value
+            yield from (o.value for o in c.others)
 
 
 class _Codes:
@@ -239,7 +241,8 @@ class _Facts:
             if c.value is not None:
                 key = (fname, "value", normal(LIST_FIELDS[fname], c.value.text))
             elif c.set is not None:
-                key = (fname, "set", c.set.value)
+                sets = (c.set.value, *(o.value for o in c.others))
+                key = (fname, "outside" if c.outside else "set", sets)
             else:
                 key = (fname, "any", None)
             lacking = c.negated != negated
@@ -329,7 +332,7 @@ class _Linter:
         for u in self.units:
             sets, sources = self.scope.sets(u), self.scope.sources(u)
             for rule in u.policy.rules:
-                for name in _set_names(rule.cond):
+                for name in _set_names(rule):
                     if name in sets:
                         used_sets.add((sets[name][1].source.name, name))
                 if rule.cite is not None and rule.cite.value in sources:
@@ -386,6 +389,22 @@ class _Linter:
                                 break
         return out
 
+    def fields(self) -> list[Diagnostic]:
+        """PR310: a `has`/`lacks`/`every` test of a field the claim schema does not know. Allowed (a
+        claim's other fields are kept and may be read), but a misspelled field name would never match."""
+        out = []
+        known = sorted({w for f in FIELDS for w in (f.name, *f.aliases)})
+        for u in self.checked:
+            for r in u.policy.rules:
+                for c in rule_conds(r):
+                    if isinstance(c, (nodes.Has, nodes.Every)) and readable_field(c.field.value, c.claim) is None:
+                        hint = did_you_mean(c.field.value, known)
+                        where = "claim" if c.claim else "line"
+                        out.append(warning("PR310", f"`{c.field.value}` is not a field of the claim schema", c.field.span,
+                                           help=(hint + " " if hint else "") + f"A field the schema does not know is read from the {where}'s other fields "
+                                           "(a claim's fields beyond the contract's are kept); if that is meant, ignore this"))
+        return out
+
     def citations(self) -> list[Diagnostic]:
         """PR406 rules citing no source, PR407 rules with no message."""
         out = []
@@ -438,6 +457,8 @@ class _Linter:
                 for v1, r1 in chain[:j]:
                     if (r1.action, r1.scope) != (r2.action, r2.scope) or r1.id.value == r2.id.value:
                         continue
+                    if not _covers(r1, r2):
+                        continue  # r1 has an exception, or is in force on fewer dates
                     if set(_flat_and(r1.cond)) <= mine:
                         where = f"line {r1.span.line}" if v1 is u else f"{v1.source.name}:{r1.span.line}"
                         does = {"deny": "denies", "review": "holds for review"}[r1.action]
@@ -449,6 +470,17 @@ class _Linter:
                                                 f"remove `{r2.id.value}`, or make it differ"))
                         break
         return out
+
+
+def _covers(r1: nodes.Rule, r2: nodes.Rule) -> bool:
+    """Whether r1 is in force whenever r2 is and has no `unless` of its own that r2 lacks."""
+    if r1.unless is not None and r1.unless != r2.unless:
+        return False
+    if r1.start is not None and (r2.start is None or r2.start.value < r1.start.value):
+        return False
+    if r1.end is not None and (r2.end is None or r2.end.value > r1.end.value):
+        return False
+    return True
 
 
 def lint(target: Workspace | Sequence[Unit] | Sequence[SourceFile], only: Iterable[str] | None = None) -> list[Diagnostic]:
@@ -463,7 +495,8 @@ def lint(target: Workspace | Sequence[Unit] | Sequence[SourceFile], only: Iterab
     checked = [u for u in units if not broken.intersection(scope.includes(u))]
     found = list(found) + check(checked).diagnostics
     linter = _Linter(units, checked, found, complete=not any(d.code in SYNTAX for d in found))
-    for extra in (linter.sets_and_sources, linter.members, linter.citations, linter.never_fires, linter.shadowed):
+    for extra in (linter.sets_and_sources, linter.members, linter.fields, linter.citations, linter.never_fires,
+                  linter.shadowed):
         found += extra()
     if only is not None:
         names = set(only)

@@ -58,7 +58,7 @@ def _run(args) -> int:
     policies = PolicySet.load(dirs)
     # This run's reader memo tables. History claims live for the whole run, so they are read with the
     # default limits (their strings shared) even under --low-memory, which lowers them for the claims.
-    session = ReadSession()
+    session = ReadSession(keep_extra=policies.reads_extra)
     history = []
     if args.history:
         try:
