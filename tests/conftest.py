@@ -14,7 +14,7 @@ from payrule.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICIES = ROOT / "policies"
-CONFORMANCE = ROOT.parent / "shared" / "conformance"
+CONFORMANCE = ROOT.parent / "shared" / "conformance-v2"  # contract v2 worked examples
 
 
 def pytest_addoption(parser):

@@ -268,11 +268,11 @@ def test_a_duplicate_claim_id_adds_nothing_to_history(tmp_path):
 
 
 def test_unknown_payer_is_an_error_in_place(tmp_path):
-    res = check_bytes(tmp_path, jsonl(good("G-1"), good("UP-1", payer="cigna"), good("G-2", payer="aetna")))
+    res = check_bytes(tmp_path, jsonl(good("G-1"), good("UP-1", payer="humana"), good("G-2", payer="aetna")))
     assert res.code == 1
     objs = res.objects
     assert len(objs) == 3
-    assert_error(objs[1], 2, "UP-1", "payer|cigna")
+    assert_error(objs[1], 2, "UP-1", "payer|humana")
     assert_decided(objs[2], "G-2", "approve")
 
 

@@ -15,7 +15,7 @@ from payrule.codegen.compiler import compile_model
 from payrule.loader import Checker, load_module, load_workspace
 from payrule.run.engine import decide, decision_json
 
-from conftest import POLICIES, ROOT, claim, tpi
+from conftest import CONFORMANCE, POLICIES, ROOT, claim, tpi
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -131,7 +131,7 @@ def test_fast_renderer_matches_json_dumps(shipped):
     from payrule.run.engine import decide, decision_json, render_jsonl
 
     lines = []
-    for path in sorted((ROOT.parent / "shared" / "conformance" / "scenarios").glob("*.jsonl")):
+    for path in sorted((CONFORMANCE / "scenarios").glob("*.jsonl")):
         lines += [l for l in path.read_bytes().split(b"\n") if l.strip() and b"history" not in path.name.encode()]
     lines.append(json.dumps(claim("Q\"\\\u2028é", tpi(substances=["PRP \"x\" \\ \u2028"]), payer="aetna")).encode())
     decided = decide(shipped.checkers, read_claims(b"\n".join(lines), "all.jsonl"))

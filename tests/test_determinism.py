@@ -140,7 +140,7 @@ def claim_sets(draw):
         claim = {
             "claim_id": f"C{i}",
             "patient_id": draw(st.sampled_from(["P1", "P1", "P1", "P2", "P3"])),
-            "payer": draw(st.sampled_from(["medicare", "aetna", "medicare", "aetna", "Medicare", " AETNA ", "cigna"])),
+            "payer": draw(st.sampled_from(["medicare", "aetna", "medicare", "aetna", "Medicare", " AETNA ", "humana", "Medicare  Part B", "bcbsa", "Emblem Health", "cigna"])),
             "diagnoses": draw(st.sampled_from([["M79.18"]] * 3 + [[d] for d in DIAGNOSES] + [DIAGNOSES[3:5]])),
             "lines": draw(lines(draw(st.integers(1, 3)))),
         }
@@ -159,6 +159,15 @@ def history_sets(draw):
     return out
 
 
+_ROUTE = {"medicare part b": "medicare", "blue cross blue shield": "bcbs", "bcbsa": "bcbs", "emblem health": "emblemhealth"}
+
+
+def _policy_key(payer: str) -> str:
+    """The payer a claim's payer name routes to: contract v2's normal form, then the shipped aliases."""
+    key = " ".join(payer.split()).casefold()
+    return _ROUTE.get(key, key)
+
+
 def tie_days(claims: list[dict], history: list[dict] = ()) -> set[tuple[str, str, str]]:
     """(payer, patient, date) with TPI lines on more than one claim, or on more than one history claim:
     decided in input order (contract section 3), so which one a message names depends on that order."""
@@ -168,7 +177,7 @@ def tie_days(claims: list[dict], history: list[dict] = ()) -> set[tuple[str, str
         for c in group:
             for ln in c["lines"]:
                 if ln["code"] in TPI_CODES:
-                    seen.setdefault((c["payer"].strip().lower(), c["patient_id"], ln["date"]), set()).add(c["claim_id"])
+                    seen.setdefault((_policy_key(c["payer"]), c["patient_id"], ln["date"]), set()).add(c["claim_id"])
         ties |= {k for k, ids in seen.items() if len(ids) > 1}
     return ties
 
@@ -187,7 +196,7 @@ def comparable(claims: list[dict], results: list[dict], history: list[dict] = ()
         tied = False
         for ln in r["lines"]:
             src = next(x for x in c["lines"] if x["line"] == ln["line"])
-            if (c["payer"].strip().lower(), c["patient_id"], src["date"]) in ties:
+            if (_policy_key(c["payer"]), c["patient_id"], src["date"]) in ties:
                 tied = True
                 continue
             reasons = sorted((x["policy"], x["rule"], x["outcome"], x["message"], x["source"]) for x in ln["reasons"])

@@ -46,12 +46,16 @@ def test_fields_are_resolved_to_schema_names(ws):
     seen = set()
     for policy in ws.policies.values():
         for rule in policy.rules:
-            for c in ir.walk(rule.cond):
-                for f in (getattr(c, "field", None), getattr(c, "sharing", None), getattr(c, "lacking", None)):
+            for c in ir.rule_walk(rule):
+                for attr in ("field", "sharing", "lacking", "by"):
+                    f = getattr(c, attr, None)
                     if f is not None:
                         seen.add((f.word, f.name))
+                        assert not f.extra, f  # the shipped policies read only schema fields
     assert ("muscle", "muscles") in seen and ("modifier", "modifiers") in seen
-    assert all(name in ("modifiers", "diagnoses", "muscles", "substances", "units") for _, name in seen)
+    assert ("prior_auth", "prior_auth") in seen and ("site", "site") in seen
+    assert all(name in ("modifiers", "diagnoses", "muscles", "substances", "units", "site", "prior_auth")
+               for _, name in seen)
 
 
 def test_guards_and_indexes_are_computed_once(ws):
@@ -124,8 +128,9 @@ def test_generated_code_is_plain_python(pid):
             assert node.func.attr != "join" or not isinstance(node.func.value, pyast.Constant)
     rules = [n for n in tree.body if isinstance(n, pyast.Assign) and n.targets[0].id == "RULES"]
     for call in rules[0].value.elts:
-        assert not call.args and {k.arg for k in call.keywords} == {
-            "policy", "id", "outcome", "scope", "source", "fn", "guard"}
+        keys = {k.arg for k in call.keywords}
+        assert not call.args and {"policy", "id", "outcome", "scope", "source", "fn", "guard", "carc"} <= keys <= {
+            "policy", "id", "outcome", "scope", "source", "fn", "guard", "carc", "rarc"}
 
 
 def test_each_source_text_is_written_once_per_module():

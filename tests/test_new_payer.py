@@ -196,7 +196,7 @@ def test_new_payer_beside_the_shipped_policies(cli, tmp_path):
     extra.mkdir(parents=True)
     (extra / "trigger_points.policy").write_text(HUMANA, encoding="utf-8")
     both = PolicySet.load([POLICIES, tmp_path / "extra"])
-    assert both.payers == ["aetna", "humana", "medicare"]
+    assert both.payers == ["aetna", "bcbs", "cigna", "emblemhealth", "humana", "medicare"]
     claims = [hum(f"C{i}", tpi(date=d)) for i, d in enumerate(["2025-01-01", "2025-02-15", "2025-03-31"], 1)]
     claims.append(claim("M1", tpi(modifiers=["50"]), payer="medicare"))
     assert outcome(both.check(claims)) == {"C1.1": "approve", "C2.1": "approve", "C3.1": "deny frequency",

@@ -129,7 +129,7 @@ class Gen:
         for _ in range(r.choice((1, 2, 3, 4, 5, 6, 7))):
             which = payer if r.random() > 0.1 else ("aetna" if payer == "medicare" else "medicare")
             if r.random() < 0.03:
-                which = "cigna"  # no policy for this payer
+                which = "humana"  # no policy for this payer
             c = self.claim(pid, which, day.isoformat())
             self.claims.append(c)
             if r.random() < 0.15:  # a second claim the same day: a second TPI (one per day) or a companion
@@ -197,7 +197,7 @@ class Gen:
         hist = [json.dumps(h).encode() for h in self.history]
         hist.insert(len(hist) // 2, b"")
         hist.append(json.dumps({**self.history[0], "claim_id": claims[1]["claim_id"], "payer": "MEDICARE"}).encode())
-        hist.append(json.dumps({**self.history[1], "claim_id": "H-CIGNA", "payer": "cigna"}).encode())
+        hist.append(json.dumps({**self.history[1], "claim_id": "H-HUMANA", "payer": "humana"}).encode())
         return data, b"\r\n".join(hist) + b"\n", where
 
 

@@ -37,7 +37,7 @@ def test_low_memory_on_interleaved_patients_duplicates_and_ties(tmp_path, cli):
     rows = []
     for i in range(600):
         patient = f"P{rnd.randrange(40)}"
-        payer = rnd.choice(["medicare", "Aetna", "cigna"])
+        payer = rnd.choice(["medicare", "Aetna", "humana", "Medicare Part B", "Emblem  Health"])
         day = f"2025-{rnd.randrange(1, 13):02d}-{rnd.randrange(1, 29):02d}"
         code = rnd.choice(["20552", "20553", "99213", "20560", "J3301"])
         muscles = rnd.choice([(), ("a",), ("a", "b"), ("a", "b", "c")])

@@ -171,7 +171,7 @@ def test_unknown_unreadable_and_unpayable_claims(cli, files, tmp_path):
     assert res.code == 1
     assert res.out.startswith("claim C2 cannot be read (input line 2):")
 
-    other = claim("C3", tpi(), payer="cigna")
+    other = claim("C3", tpi(), payer="humana")
     res = cli("why", *files([other]), "--claim", "C3")
     assert res.code == 1
     assert "no policy for payer" in res.out

@@ -322,7 +322,7 @@ def _window_words(w: ir.Window) -> str:
 def _docstring(rule: ir.Rule, indent: str) -> PyCode:
     room = WIDTH - len(indent)
     head = f"{rule.policy} / {rule.id}, {rule.source}" + (f" (per {rule.cite})" if rule.cite else "")
-    lines = [head, ""]
+    lines = textwrap.wrap(head, room - 3, break_long_words=False, break_on_hyphens=False) + [""]
     for text in rule.text.split("\n"):
         lead = text[: len(text) - len(text.lstrip())]
         lines += textwrap.wrap(text, room, initial_indent="", subsequent_indent=lead + "    ",

@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator
 
 from payrule.lang import nodes
 from payrule.lang.diagnostics import Diagnostic, Severity, did_you_mean, error
-from payrule.lang.model import CheckedRule, Model, Placeholder, Segment, SetDef
+from payrule.lang.model import CheckedRule, Model, Placeholder, Segment, SetDef, SourceDoc
 from payrule.lang.source import SourceFile, Span
 from payrule.runtime.schema import (
     CARC_PATTERN,
@@ -552,6 +552,10 @@ class _Checker:
             title=unit.policy.title.value,
             payer=payer_key(payer.name.value) if payer else None,
             aliases=tuple(payer_key(a.value) for a in unit.policy.aliases) if payer else (),
+            documents=tuple(SourceDoc(n, owner, s.document.value if s.document else None,
+                                      s.url.value if s.url else None, s.effective.value if s.effective else None,
+                                      s.note.value if s.note else None)
+                            for n, (s, owner) in sorted(sources_scope.items())),
             path=unit.source.name,
             digest=digest.hexdigest(),
             sources=tuple((n, s.text.value, owner) for n, (s, owner) in sorted(sources_scope.items())),

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import ClassVar, Iterator, Literal, Union
 
-from payrule.lang.model import Placeholder, Segment, SetDef
+from payrule.lang.model import Placeholder, Segment, SetDef, SourceDoc
 from payrule.lang.nodes import Action, CmpOp, Scope, WindowUnit
 from payrule.lang.source import Span
 
@@ -272,6 +272,7 @@ class Policy:
     session_sets: tuple[SetDef, ...]  # ... by session limits and spacing
     grouped_sets: tuple[tuple[SetDef, FieldRef], ...] = ()  # ... counted `at the same FIELD`
     aliases: tuple[str, ...] = ()  # other payer names, in payer normal form
+    documents: tuple[SourceDoc, ...] = ()  # each source's document id, URL, effective date, note
 
     @property
     def payer_names(self) -> tuple[str, ...]:

@@ -22,6 +22,18 @@ class SetDef:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceDoc:
+    """A source's document: its id, URL, effective date and a note, each None when not given."""
+
+    id: str
+    policy: str
+    document: str | None = None
+    url: str | None = None
+    effective: date | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Placeholder:
     name: str
 
@@ -61,6 +73,7 @@ class Model:
     rules: tuple[CheckedRule, ...]  # included rules first, in include order, then this policy's
     includes: tuple[str, ...]
     aliases: tuple[str, ...] = ()  # other payer names, in payer normal form
+    documents: tuple[SourceDoc, ...] = ()  # sorted by source id, as `sources`
 
     def set(self, name: str) -> SetDef:
         for s in self.sets:

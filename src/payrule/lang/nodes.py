@@ -234,8 +234,15 @@ class Include:
 
 @dataclass(frozen=True, slots=True)
 class Source:
+    """`source ID "text"` and what identifies the document: its id, URL, effective date, and a note
+    (what could and could not be verified)."""
+
     name: Ident
     text: Text
+    document: Text | None = None
+    url: Text | None = None
+    effective: DateLit | None = None
+    note: Text | None = None
     span: Span = _span()
 
 

@@ -254,7 +254,25 @@ class _ToAst(Transformer[Token, Any]):
         return nodes.Include(self._ident(children[1]), self._span(meta))
 
     def source(self, meta: Meta, children: list[Any]) -> Any:
-        return nodes.Source(self._ident(children[1]), self._text(children[2]), self._span(meta))
+        details: dict[str, Any] = {}
+        for kind, value, span in children[3:]:
+            if kind in details:
+                raise DiagnosticError([error("PR307", f"source `{children[1]}` has two `{kind}` clauses", span,
+                                             help=f"a source takes one `{kind}`")])
+            details[kind] = value
+        return nodes.Source(self._ident(children[1]), self._text(children[2]), span=self._span(meta), **details)
+
+    def source_document(self, meta: Meta, children: list[Any]) -> Any:
+        return ("document", self._text(children[1]), self._span(meta))
+
+    def source_url(self, meta: Meta, children: list[Any]) -> Any:
+        return ("url", self._text(children[1]), self._span(meta))
+
+    def source_effective(self, meta: Meta, children: list[Any]) -> Any:
+        return ("effective", self._date(children[1]), self._span(meta))
+
+    def source_note(self, meta: Meta, children: list[Any]) -> Any:
+        return ("note", self._text(children[1]), self._span(meta))
 
     def set_decl(self, meta: Meta, children: list[Any]) -> Any:
         kind = str(children[0])

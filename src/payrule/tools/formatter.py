@@ -237,7 +237,23 @@ class _Formatter:
             case nodes.Include(policy=p):
                 return self._single("head", self.leaf(f"include {p.value}", s, p))
             case nodes.Source(name=n, text=t):
-                return self._single("head", self.leaf(f'source {n.value} "{t.raw}"', s, n, t))
+                head = self.leaf(f'source {n.value} "{t.raw}"', s, n, t)
+                details = [self.leaf(f'{word} "{v.raw}"' if isinstance(v, nodes.Text) else f"{word} {v.text}", v)
+                           for word, v in (("document", s.document), ("url", s.url), ("effective", s.effective),
+                                           ("note", s.note)) if v is not None]
+                if not details:
+                    return self._single("head", head)
+
+                def layout_source() -> list[_Line]:
+                    lay = _Layout()
+                    lay.newline(_STMT)
+                    lay.add(head, head.text)
+                    for d in details:
+                        lay.newline(_BODY)
+                        lay.add(d, d.text)
+                    return lay.lines
+
+                return "head", [head, *details], layout_source
             case nodes.SetDecl(kind=k, name=n, members=ms):
                 head = self.leaf(f"{k} {n.value} =", s, n)
                 members = []

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from payrule.lang import ir
 from payrule.api import PolicyError, PolicySet
 from payrule.claims.readers import ClaimError, HistoryError, read_claims, read_history
 from payrule.loader import Checker, default_policy_dir
@@ -369,10 +370,15 @@ class RuleCoverage:
     source: str  # "path:line"
     fired_by: list[str] = field(default_factory=list)  # case files
     not_fired_by: list[str] = field(default_factory=list)
+    always: bool = False  # its condition is its code test alone: it fires on every line it is evaluated on
 
     @property
     def key(self) -> str:
         return f"{self.policy}/{self.rule}"
+
+    @property
+    def not_fired_covered(self) -> bool:
+        return bool(self.not_fired_by) or self.always
 
 
 @dataclass
@@ -397,13 +403,19 @@ class Report:
         """Share of rules that some case made fire (`fired`) or not fire (`not_fired`), 0-100."""
         if not self.coverage:
             return 100.0
-        hit = sum(bool(c.fired_by if which == "fired" else c.not_fired_by) for c in self.coverage)
+        hit = sum(bool(c.fired_by) if which == "fired" else c.not_fired_covered for c in self.coverage)
         return 100.0 * hit / len(self.coverage)
 
 
-def rules_in_scope(policies: PolicySet, target: Target) -> list[tuple[str, str, str]]:
-    """(policy, rule, source) of every rule coverage reports for a target: the rules of the policies
-    in its folders, with what they include, or of every policy of the root."""
+def _always_fires(r: ir.Rule) -> bool:
+    """A rule whose condition is its code test alone, with no dates and no `unless`: no line it is
+    evaluated on can keep it from firing, so "not fired" cannot be shown and is not asked for."""
+    return r.guard is not None and len(ir.conjuncts(r.cond)) == 1 and r.unless is None and r.start is None and r.end is None
+
+
+def rules_in_scope(policies: PolicySet, target: Target) -> list[tuple[str, str, str, bool]]:
+    """(policy, rule, source, always fires) of every rule coverage reports for a target: the rules of
+    the policies in its folders, with what they include, or of every policy of the root."""
     paths = {name: Path(resolved) for resolved, name in policies.workspace.paths.items()}
     folders = [f.resolve() for f in target.folders]
     chosen = []
@@ -413,11 +425,11 @@ def rules_in_scope(policies: PolicySet, target: Target) -> list[tuple[str, str, 
             chosen.append(model)
     if not chosen:
         chosen = list(policies.policies.values())
-    out: dict[tuple[str, str], str] = {}
+    out: dict[tuple[str, str], tuple[str, bool]] = {}
     for model in chosen:
         for r in model.rules:
-            out.setdefault((r.policy, r.id), r.source)
-    return sorted(((p, r, s) for (p, r), s in out.items()), key=lambda t: (_source_key(t[2]), t[0], t[1]))
+            out.setdefault((r.policy, r.id), (r.source, _always_fires(r)))
+    return sorted(((p, r, s, a) for (p, r), (s, a) in out.items()), key=lambda t: (_source_key(t[2]), t[0], t[1]))
 
 
 def _source_key(source: str) -> tuple[str, int]:
@@ -435,8 +447,8 @@ def run_suite(targets: Sequence[Target], show: callable = lambda p: p.as_posix()
         except PolicyError as exc:
             report.policy_errors.append(exc.rendered)
             continue
-        for policy, rule, source in rules_in_scope(policies, t):
-            cover.setdefault((policy, rule), RuleCoverage(policy, rule, source))
+        for policy, rule, source, always in rules_in_scope(policies, t):
+            cover.setdefault((policy, rule), RuleCoverage(policy, rule, source, always=always))
         for path in t.cases:
             shown = show(path)
             try:
@@ -506,11 +518,11 @@ def format_coverage(report: Report) -> str:
         rows.append((
             c.key, c.source,
             f"yes ({len(c.fired_by)})" if c.fired_by else "NO",
-            f"yes ({len(c.not_fired_by)})" if c.not_fired_by else "NO",
+            f"yes ({len(c.not_fired_by)})" if c.not_fired_by else ("n/a (always)" if c.always else "NO"),
         ))
     n = len(report.coverage)
     nf = sum(bool(c.fired_by) for c in report.coverage)
-    nn = sum(bool(c.not_fired_by) for c in report.coverage)
+    nn = sum(c.not_fired_covered for c in report.coverage)
     rows.append(("total", f"{n} rules", f"{report.percent('fired'):.1f}% ({nf}/{n})", f"{report.percent('not_fired'):.1f}% ({nn}/{n})"))
     w = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = [f"{r[0]:<{w[0]}}  {r[1]:<{w[1]}}  {r[2]:<{w[2]}}  {r[3]}".rstrip() for r in rows]

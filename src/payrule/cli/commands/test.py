@@ -97,9 +97,9 @@ def run(args) -> int:
     if want_cov and report.coverage:
         out.write("\n" + " COVERAGE ".center(100, "=") + "\n")
         out.write(format_coverage(report) + "\n")
-        missing = [c for c in report.coverage if not c.fired_by or not c.not_fired_by]
+        missing = [c for c in report.coverage if not c.fired_by or not c.not_fired_covered]
         for c in missing:
-            lacks = "; ".join(x for x, ok in (("no case makes it fire", c.fired_by), ("no case makes it not fire", c.not_fired_by)) if not ok)
+            lacks = "; ".join(x for x, ok in (("no case makes it fire", c.fired_by), ("no case makes it not fire", c.not_fired_covered)) if not ok)
             out.write(f"uncovered: {c.key} ({c.source}): {lacks}\n")
         if args.coverage_min is not None:
             low = min(report.percent("fired"), report.percent("not_fired"))
