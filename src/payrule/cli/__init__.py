@@ -17,7 +17,7 @@ from payrule.cli import commands
 from payrule.cli.commands._common import EXIT_OK, EXIT_USAGE
 
 # The order subcommands are listed in `payrule --help`; modules not named here follow, sorted.
-ORDER = ("check", "compile", "explain", "why", "fmt", "lint", "test")
+ORDER = ("check", "compile", "explain", "why", "fmt", "lint", "test", "diff")
 
 
 class _Parser(argparse.ArgumentParser):
