@@ -8,16 +8,18 @@ declares, set members (codes, ranges, quoted words), numbers, strings with their
 from __future__ import annotations
 
 from pygments.lexer import RegexLexer, bygroups, default, include, words
-from pygments.token import Comment, Keyword, Name, Number, Operator, Punctuation, String, Whitespace
+from pygments.token import Comment, Keyword, Literal, Name, Number, Operator, Punctuation, String, Whitespace
 
 __all__ = ["PolicyLexer"]
 
-_NAME = r"[A-Za-z_][A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)*"
+_NAME = r"[A-Za-z_][A-Za-z0-9_]*(?:[-.][A-Za-z0-9_]+)*"
+_DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
 _CODE = r"[A-Za-z0-9]+(?:\.[A-Za-z0-9]+)*"
 _END = r"(?![A-Za-z0-9_-])"  # a keyword is a whole name, not the start of `per-day`
 _WS = r"\s+"
 
-STATEMENT_WORDS = ("policy", "payer", "include", "source", "rule", "message", "per")
+STATEMENT_WORDS = ("policy", "payer", "alias", "include", "source", "document", "url", "effective", "note", "rule",
+                   "message", "per", "unless", "from", "until", "carc", "rarc")
 SET_KINDS = ("codes", "diagnoses", "stems", "names")
 ACTIONS = ("deny", "review")
 SCOPES = ("line", "claim")
@@ -25,7 +27,7 @@ LOGIC = ("and", "or", "not")
 CONDITION_WORDS = (
     "when", "code", "in", "is", "has", "lacks", "distinct", "same", "day", "as", "earlier", "sharing",
     "a", "lacking", "more", "less", "than", "sessions", "session", "days", "after", "the", "last",
-    "within", "months", "month", "calendar", "year",
+    "within", "months", "month", "calendar", "year", "every", "at",
 )
 # Words after `has FIELD` that are not its value (`has muscles and ...`, not `has modifier 25`).
 _NOT_VALUE = r"(?!(?:" + "|".join(STATEMENT_WORDS + SET_KINDS + LOGIC + ("in",)) + r")" + _END + ")"
@@ -65,6 +67,11 @@ class PolicyLexer(RegexLexer):
             (r"(has|lacks|distinct|lacking)(\s+)(" + _NAME + ")", bygroups(Keyword, Whitespace, Name.Attribute)),
             (r"(sharing)(\s+)(a)(\s+)(" + _NAME + ")",
              bygroups(Keyword, Whitespace, Keyword, Whitespace, Name.Attribute)),
+            (r"(carc|rarc)(\s+)(" + _CODE + ")", bygroups(Keyword, Whitespace, Number)),
+            (_DATE + _END, Literal.Date),
+            (r"(every)(\s+)(" + _NAME + ")", bygroups(Keyword, Whitespace, Name.Attribute)),
+            (r"(same)(\s+)(" + _NAME + r")(?=\s*(?:$|#|and|or|message|per|unless|from|until|carc|rarc|\)))",
+             bygroups(Keyword, Whitespace, Name.Attribute)),
             (words(ACTIONS, suffix=_END), Keyword.Reserved),
             (words(SCOPES, suffix=_END), Keyword.Type),
             (words(LOGIC, suffix=_END), Operator.Word),

@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from payrule.lang import ir
 from payrule.api import PolicyError, PolicySet
 from payrule.claims.readers import ClaimError, HistoryError, read_claims, read_history
+from payrule.lang import ir
 from payrule.loader import Checker, default_policy_dir
 from payrule.run.engine import Decided, decide
 from payrule.runtime import iso
