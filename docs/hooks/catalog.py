@@ -29,7 +29,7 @@ from payrule.lang.diagnostics import render_all
 from payrule.lang.ir import Policy as Model
 from payrule.lang.ir import Rule as CheckedRule
 from payrule.loader import load_workspace
-from payrule.tools.explain import explain_rule, md_escape, message_text
+from payrule.tools.explain import codes_words, explain_rule, in_force_words, md_escape, message_text
 
 log = logging.getLogger("mkdocs.hooks.catalog")
 
@@ -189,6 +189,8 @@ def policy_page(model: Model, models: dict[str, Model], cases: list[Case], cov: 
             "rule": r,
             "text": explain_rule(model, r),
             "message": message_text(r),
+            "dates": in_force_words(r),
+            "codes": codes_words(r),
             "fires": sorted({link(case) for case, _ in c.fires}),
             "quiet": sorted({link(case) for case, _ in c.quiet}),
         })
@@ -201,22 +203,57 @@ def policy_page(model: Model, models: dict[str, Model], cases: list[Case], cov: 
         users=users,
         cases=[c for c in cases if c.page == model.id],
         codes=_line_codes,
+        line_field=_line_field,
+        docs={d.id: d for d in model.documents},
     )
 
 
-def _line_codes(case: Case, e: dict) -> str:
+def _line_field(case: Case, e: dict, name: str) -> str:
+    """A field of the case line an expectation is about (its code, its date of service), or ""."""
     for c in case.claims:
         if isinstance(c, dict) and c.get("claim_id") == e.get("claim"):
             for ln in c.get("lines", []):
                 if isinstance(ln, dict) and ln.get("line") == e.get("line"):
-                    return str(ln.get("code", ""))
+                    return str(ln.get(name, ""))
     return ""
+
+
+def _line_codes(case: Case, e: dict) -> str:
+    return _line_field(case, e, "code")
 
 
 def index_page(models: dict[str, Model], cases: list[Case]) -> str:
     return _env().get_template("catalog_index.md.jinja").render(
         policies=order(models), cases=cases,
     )
+
+
+def compare_page(models: dict[str, Model]) -> str:
+    """The payers' own rules side by side, grouped by the code set (or code) each rule starts with."""
+    payers = [m for m in order(models) if m.payer is not None]
+    shared = sorted({models[i].id: models[i] for m in payers for i in m.includes}.values(), key=lambda m: m.id)
+    groups: dict[str, dict] = {}
+    for m in payers:
+        for r in m.rules:
+            if r.policy != m.id:
+                continue
+            g = r.guard
+            if g is None:
+                key, title = "~", "Rules about any line"
+            elif isinstance(g, str):
+                key, title = g, f"Code {g}"
+            else:
+                key, title = g.name, f"{g.name}: " + ", ".join(list(g.values) + [f"{lo}-{hi}" for lo, hi in g.ranges])
+            group = groups.setdefault(key, {"title": title, "rows": [], "payers": set()})
+            group["rows"].append({"payer": m.payer, "rule": r, "text": explain_rule(m, r),
+                                  "dates": in_force_words(r), "codes": codes_words(r)})
+            group["payers"].add(m.payer)
+    out = []
+    for key in sorted(groups, key=lambda k: (-len(groups[k]["payers"]), k)):
+        g = groups[key]
+        g["silent"] = [p.payer for p in payers if p.payer not in g["payers"]]
+        out.append(g)
+    return _env().get_template("catalog_compare.md.jinja").render(payers=payers, shared=shared, groups=out)
 
 
 # ---- the Python API page ------------------------------------------------------------------------
@@ -343,7 +380,8 @@ def on_config(config, **kwargs):
     models = load_policies(root)
     cases = load_cases(root, models)
     _state.update(root=root, models=models, cases=cases, cov=coverage(models, cases))
-    section = [NAV_ENTRY] + [{m.title: f"{CATALOG}/{m.id}.md"} for m in order(models)]
+    section = ([NAV_ENTRY, {"Payer comparison": f"{CATALOG}/compare.md"}]
+               + [{m.title: f"{CATALOG}/{m.id}.md"} for m in order(models)])
     nav = config.nav or []
     for i, item in enumerate(nav):
         if isinstance(item, dict) and NAV_ENTRY in item.values():
@@ -356,6 +394,7 @@ def on_config(config, **kwargs):
 def on_files(files, config, **kwargs):
     models, cases, cov = _state["models"], _state["cases"], _state["cov"]
     files.append(File.generated(config, NAV_ENTRY, content=index_page(models, cases)))
+    files.append(File.generated(config, f"{CATALOG}/compare.md", content=compare_page(models)))
     for m in order(models):
         files.append(File.generated(config, f"{CATALOG}/{m.id}.md", content=policy_page(m, models, cases, cov)))
     return files

@@ -21,6 +21,7 @@ import functools
 import re
 import textwrap
 from dataclasses import replace
+from datetime import date
 from typing import Iterable
 
 import jinja2
@@ -31,7 +32,7 @@ from payrule.lang.ir import Placeholder, SetDef
 from payrule.lang.printer import quote
 from payrule.runtime.schema import field_for_word
 
-__all__ = ["explain_rule", "explain_model", "render_policy", "message_text", "FORMATS"]
+__all__ = ["explain_rule", "explain_model", "render_policy", "message_text", "in_force_words", "codes_words", "FORMATS"]
 
 FORMATS = ("text", "markdown")
 
@@ -194,14 +195,31 @@ def message_text(rule: ir.Rule) -> str | None:
                    for s in rule.message)
 
 
-def render_policy(model: ir.Policy, fmt: str = "text", own_only: bool = False) -> str:
-    """A whole policy for people: title, payer, sources and every rule, as `text` or `markdown`."""
+def in_force_words(rule: ir.Rule) -> str | None:
+    """`from 2024-04-01`, `until 2022-09-30`, `from 2021-10-01 until 2022-09-30`; None for an undated rule."""
+    parts = [f"from {rule.start.isoformat()}" if rule.start else "", f"until {rule.end.isoformat()}" if rule.end else ""]
+    return " ".join(p for p in parts if p) or None
+
+
+def codes_words(rule: ir.Rule) -> str | None:
+    """`CARC 119, RARC N640`; None when the rule names no code."""
+    parts = [f"CARC {rule.carc}" if rule.carc else "", f"RARC {rule.rarc}" if rule.rarc else ""]
+    return ", ".join(p for p in parts if p) or None
+
+
+def render_policy(model: ir.Policy, fmt: str = "text", own_only: bool = False, on: date | None = None) -> str:
+    """A whole policy for people: title, payer, aliases, sources and every rule, as `text` or `markdown`.
+    With `on`, only the rules in force for a line with that date of service."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    every = [(r, t) for r, t in explain_model(model) if not own_only or r.policy == model.id]
     rules = [
-        {"rule": r, "text": t, "message": message_text(r)}
-        for r, t in explain_model(model)
-        if not own_only or r.policy == model.id
+        {"rule": r, "text": t, "message": message_text(r), "dates": in_force_words(r), "codes": codes_words(r)}
+        for r, t in every
+        if on is None or r.in_force(on)
     ]
     sources = [s for s in model.sources if not own_only or s[2] == model.id]
-    return _env().get_template(f"explain/policy.{fmt}.jinja").render(model=model, rules=rules, sources=sources)
+    docs = {d.id: d for d in model.documents}
+    return _env().get_template(f"explain/policy.{fmt}.jinja").render(
+        model=model, rules=rules, sources=sources, docs=docs, on=on.isoformat() if on else None,
+        left_out=len(every) - len(rules))

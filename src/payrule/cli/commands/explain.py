@@ -1,7 +1,9 @@
 """`payrule explain`: every rule of a policy in plain English."""
 from __future__ import annotations
 
+import argparse
 import sys
+from datetime import date
 
 from payrule.cli.commands._common import EXIT_OK, NoSuchPolicyFile, load_policy_files, usage_error
 from payrule.tools.explain import FORMATS, render_policy
@@ -21,6 +23,15 @@ def add_arguments(k) -> None:
     k.add_argument("--own", action="store_true",
                    help="only the policy's own rules and sources, not those of the policies it includes")
     k.add_argument("--format", choices=FORMATS, default="text", help="text (default) or markdown")
+    k.add_argument("--date", metavar="YYYY-MM-DD", type=_date,
+                   help="only the rules in force for a line with this date of service")
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
 def run(args) -> int:
@@ -34,6 +45,6 @@ def run(args) -> int:
         if model.id in seen:
             continue
         seen.add(model.id)
-        parts.append(render_policy(model, args.format, own_only=args.own).rstrip("\n") + "\n")
+        parts.append(render_policy(model, args.format, own_only=args.own, on=args.date).rstrip("\n") + "\n")
     sys.stdout.write(("\n---\n\n" if args.format == "markdown" else "\n").join(parts))
     return EXIT_OK
