@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from payrule import PolicySet
 from payrule.api import PolicyError
-from payrule.claims.readers import read_claims, read_history
+from payrule.claims.readers import ReadSession, read_claims, read_history
 from payrule.lang import ir
 from payrule.run.interpreter import (
     in_window,
@@ -65,7 +65,9 @@ def to_jsonl(objs) -> bytes:
 def compiled_and_interpreted(policies: PolicySet, claims: bytes, history: bytes = b"") -> tuple[list, list]:
     """The engine's output objects and the interpreter's, each from its own reading of the input."""
     compiled = policies.check(claims, history)
-    interpreted = interpret(models_by_payer(policies.policies), read_claims(claims), read_history(history, "history.jsonl"))
+    keep = ReadSession(keep_extra=True)  # the interpreter reads every field; the engine only when a policy needs them
+    interpreted = interpret(models_by_payer(policies.policies), read_claims(claims, session=keep),
+                            read_history(history, "history.jsonl", keep))
     return compiled, interpreted
 
 
@@ -140,6 +142,10 @@ SUBSTANCES = ["lidocaine", "Lidocaine ", "PRP", "platelet-rich plasma", "Platele
               "non-platelet saline", ""]
 MODIFIERS = ["25", "59", "lt", "LT", "RT", "50", " 25"]
 DIAGNOSES = ["M79.18", "m7918", " M79.1 ", "M79 .18", "G44.209", "M54.5", "Z00.00", "M60", "M62.830", "g44", "."]
+SUBSTANCES += ["0.9% sodium chloride", "Sodium  Chloride", "sterile water", "sodium bicarbonate", "saline"]
+SITES = ["neck", "Neck", " left  shoulder", "left shoulder", "lower back", "", "   ", None]
+PRIOR_AUTHS = ["PA-1", "pa-1", "", "  ", None]
+PLACES = ["11", 11, "22", ["11", "22"], " 11 ", None, True, {"x": 1}]  # a field the schema does not know
 ABSENT = object()
 
 
@@ -170,6 +176,12 @@ def lines(draw, days, codes) -> list[dict]:
             value = maybe_list(draw, pool)
             if value is not ABSENT:
                 ln[key] = value
+        site = pick(draw, SITES + ["neck", "neck", ABSENT])
+        if site is not ABSENT:
+            ln["site"] = site
+        place = pick(draw, PLACES + [ABSENT, ABSENT])
+        if place is not ABSENT:
+            ln["place_of_service"] = place
         out.append(ln)
     return out
 
@@ -187,6 +199,9 @@ def claim_sets(draw, payers, codes, most=8):
         dx = maybe_list(draw, DIAGNOSES, 3)
         if dx is not ABSENT:
             c["diagnoses"] = dx
+        auth = pick(draw, PRIOR_AUTHS + [ABSENT, ABSENT])
+        if auth is not ABSENT:
+            c["prior_auth"] = auth
         c["lines"] = lines(draw, days, codes)  # listed in any order, history too
         return c
 
@@ -212,6 +227,8 @@ COMMON_SETS = """\
   stems ST2 = "left", "Lido", "25"
   names NM = "left soleus", "Right  Upper Trapezius", "lidocaine"
   names SUBS = "lidocaine", "PRP", "bupivacaine"
+  stems ST3 = "sodium chloride", "water", "saline", "lido"
+  names SITES = "neck", "Left Shoulder"
 """
 LOCAL_SETS = {"alpha": "  codes LOCAL = 20552, 99213, J3301\n", "beta": "  codes LOCAL = 20553..20561\n"}
 CODE_SETS = ["TPI", "ANES", "DN", "EM", "JX", "WIDE", "LOCAL"]  # LOCAL: only in payer policies
@@ -223,18 +240,21 @@ FIELDS = {"modifiers": ("modifier", "modifiers"), "diagnoses": ("diagnosis", "di
           "muscles": ("muscle", "muscles"), "substances": ("substance", "substances")}
 FIELD_NAMES = sorted(FIELDS)
 SETS_FOR = {"modifiers": CODE_SETS + ["ST", "ST2"], "diagnoses": ["DX", "DX2", "ST", "ST2"],
-            "muscles": ["NM", "SUBS", "ST", "ST2"], "substances": ["NM", "SUBS", "ST", "ST2"]}
+            "muscles": ["NM", "SUBS", "ST", "ST2"], "substances": ["NM", "SUBS", "ST", "ST2", "ST3", "ST3"]}
+# unions `(A or B)` of sets that may match the field together
+UNIONS_FOR = {"modifiers": ["(ST or ST2)", "(TPI or ST2)"], "diagnoses": ["(DX or DX2)", "(DX2 or ST2)"],
+              "muscles": ["(NM or ST2)", "(SUBS or NM or ST)"], "substances": ["(SUBS or ST3)", "(ST or ST3)", "(NM or SUBS)"]}
 VALUES_FOR = {"modifiers": ["25", '"lt"', "50", "RT"], "diagnoses": ["M79.1", '"g44.2"', "M79", "Z00.00"],
               "muscles": ['"left soleus"', '"LEFT   Soleus"', '"levator scapulae"'],
               "substances": ['"lidocaine"', '"PRP"', '"platelet-rich plasma"']}
 WINDOWS = ["within 12 months", "within 1 month", "within 3 months", "within 24 months", "within 7 days",
            "within 90 days", "within 1 day", "within 365 days", "per calendar year", "per calendar year"]
-BASE = ("claim_id", "code", "date", "line", "patient_id", "payer", "policy", "rule", "units")
+BASE = ("claim_id", "code", "date", "line", "patient_id", "payer", "policy", "rule", "site", "units")
 SAME_DAY = ("other_claim", "other_code", "other_date", "other_line")
 LIMIT = ("limit", "n", "next_date", "nth", "sessions", "window", "year")
 SPACING = ("days", "last_date", "min_days", "next_date")
 ATOM_KINDS = ["code_in", "code_in", "code_is", "has", "has_value", "has_in", "has_in", "units", "distinct",
-              "same_day", "same_day", "limit", "spacing"]
+              "same_day", "same_day", "limit", "spacing", "outside", "every", "site", "claim_field", "extra"]
 
 
 @dataclass(frozen=True)
@@ -315,12 +335,29 @@ def atom(draw, kinds=ATOM_KINDS) -> Atom:
         elif qual == "lacking":
             text += f" lacking {word}"
         return Atom(text, provides, earlier)
+    if kind in ("outside", "every"):
+        fname = pick(draw, ["substances", "substances", "muscles", "diagnoses", "modifiers"])
+        word = pick(draw, FIELDS[fname])
+        sets = pick(draw, SETS_FOR[fname] + UNIONS_FOR[fname])
+        if kind == "every":
+            return Atom(f"every {word} in {sets}", ("matched",))
+        return Atom(f"{'lacks' if neg else 'has'} {word} not in {sets}", () if neg else ("matched",))
+    if kind == "site":
+        return Atom(pick(draw, [f"{'lacks' if neg else 'has'} site", 'has site "neck"', 'lacks site " Left  Shoulder"',
+                                f"{'lacks' if neg else 'has'} site in {pick(draw, ['SITES', 'ST2', '(SITES or ST2)'])}"]))
+    if kind == "claim_field":
+        return Atom(pick(draw, ["claim has prior_auth", "claim lacks prior_auth", "has prior_auth", 'claim has prior_auth "PA-1"',
+                                'claim has payer "alpha plan"', "claim lacks patient_id"]))
+    if kind == "extra":
+        return Atom(pick(draw, ["has place_of_service", "lacks place_of_service", "has place_of_service 11",
+                                'lacks place_of_service "22"', "has place_of_service in SITES"]))
+    grouping = pick(draw, ["", "", "", " at the same site", " at the same place_of_service"])
     if kind == "limit":
         n = pick(draw, [1, 1, 2, 3])
-        return Atom(f"more than {n} {pick(draw, LIKELY_SETS)} sessions {pick(draw, WINDOWS)}",
+        return Atom(f"more than {n} {pick(draw, LIKELY_SETS)} sessions {pick(draw, WINDOWS)}{grouping}",
                     LIMIT, True)
-    days = pick(draw, [2, 7, 8, 30, 90])
-    return Atom(f"less than {days} days after the last {pick(draw, LIKELY_SETS)} session", SPACING, True)
+    gap = pick(draw, ["2 days", "7 days", "8 days", "30 days", "90 days", "1 month", "2 months", "12 months"])
+    return Atom(f"less than {gap} after the last {pick(draw, LIKELY_SETS)} session{grouping}", SPACING, True)
 
 
 def condition(draw, depth: int = 0):
@@ -344,10 +381,20 @@ def rule(draw, rid: str, common: bool = False) -> str:
         if count(draw, 0, 2):  # the engine's guarded path
             items = (Atom(f"code in {pick(draw, LIKELY_SETS)}"),) + items
         cond = items[0] if len(items) == 1 else Junction("and", items)
-    scope = "line" if dynamic(cond) else pick(draw, ["line", "line", "claim"])
+    unless = atom(draw) if count(draw, 0, 3) == 0 else None
+    scope = "line" if dynamic(cond) or (unless is not None and unless.dynamic) else pick(draw, ["line", "line", "claim"])
     text = f"  rule {rid}: {pick(draw, ['deny', 'review'])} {scope} when {render(cond)}"
+    if unless is not None:
+        text += f" unless {unless.text}"
+    start = end = None
+    if count(draw, 0, 3) == 0:  # dated: the pools' days cluster around these
+        start, end = pick(draw, [("2024-02-29", None), (None, "2024-12-31"), ("2023-03-01", "2025-01-01"),
+                                 ("2024-01-01", "2024-01-01"), (None, "2023-12-31")])
+        text += (f" from {start}" if start else "") + (f" until {end}" if end else "")
+    if count(draw, 0, 2) == 0:
+        text += pick(draw, [" carc 119", " carc 16 rarc N130", " rarc M80", " carc B7"])
     if count(draw, 0, 3):
-        allowed = top_provides(cond)
+        allowed = top_provides(cond) + [p for p, d in (("start_date", start), ("end_date", end)) if d]
         special = [p for p in allowed if p not in BASE] or allowed
         parts = []
         for _ in range(count(draw, 1, 6)):
@@ -373,6 +420,8 @@ def policy_texts(draw) -> dict[str, str]:
     texts = {"gen/common.policy": common}
     for payer, spelled in (("alpha", "alpha"), ("beta", "BETA")):
         text = f'policy gen-{payer} "Generated {payer} rules"\n  payer {spelled}\n  include gen-common\n'
+        if payer == "alpha":
+            text += '  alias "Alpha  Plan", alpha-2\n'
         text += LOCAL_SETS[payer]
         for i in range(count(draw, 1, 4)):
             text += rule(draw, f"{payer[0]}{i}")
@@ -404,7 +453,7 @@ def load(texts: dict[str, str]) -> PolicySet:
 
 # ---- the properties ------------------------------------------------------------------------------
 
-GEN_PAYERS = ["alpha", "beta", "ALPHA", " Alpha", "Beta", "gamma"]
+GEN_PAYERS = ["alpha", "beta", "ALPHA", " Alpha", "Beta", "gamma", "alpha plan", "ALPHA-2", "alpha  PLAN"]
 
 
 @bounded(120)
@@ -433,7 +482,8 @@ def test_limits_and_their_messages_agree(texts, data):
 
 SHIPPED_CODES = ["20552", "20553", "20552", "20553", "20552", "00100", "01999", "20560", "20561", "99213", "99215", "99201",
                  "76942", "J3301"]
-SHIPPED_PAYERS = ["medicare", "aetna", "Medicare", "AETNA", "cigna"]
+SHIPPED_PAYERS = ["medicare", "aetna", "Medicare", "AETNA", "cigna", "bcbs", "emblemhealth", "Medicare Part B",
+                  "Emblem  Health", "bcbsa", "humana"]
 
 
 @pytest.fixture(scope="module")
@@ -451,7 +501,9 @@ def test_shipped_policies_compiled_and_interpreted_agree(shipped_policies, data)
 
 PIECES = ("and ", " or ", "not ", "code in ", "code not in ", "code is ", " has ", " lacks ", "units ", "distinct ",
           "same day as ", "same day as earlier", "sharing a ", " lacking ", "more than ", "per calendar year", "within ",
-          "less than ", "claim when", "line when", "message ", "per SRC", "{{", "{matched}", "{shared}", "{next_date}")
+          "less than ", "claim when", "line when", "message ", "per SRC", "{{", "{matched}", "{shared}", "{next_date}",
+          " not in (", "every ", " unless ", " from 20", " until 20", " carc ", " rarc ", "at the same site",
+          " month after", "claim has prior_auth", "has place_of_service", "has site", "{site}")
 
 
 def test_generator_covers_the_language():

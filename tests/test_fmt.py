@@ -327,7 +327,7 @@ def test_fmt_check_on_the_shipped_aetna_and_medicare_policies(cli):
 # ---- property: generated policies ----------------------------------------------------------------
 
 NAMES = ["A", "TPI", "EM_2", "dry-needling", "Set1", "x"]
-FIELDS = ["modifier", "modifiers", "muscle", "muscles", "diagnosis", "substances", "units", "other"]
+FIELDS = ["modifier", "modifiers", "muscle", "muscles", "diagnosis", "substances", "units", "other", "site", "prior_auth"]
 CODES = ["20552", "J3301", "0232T", "M79.1", "25", "00100", "m62.83"]
 STR_ALPHABET = st.sampled_from(list('ab Z{}#é\'"\\\t') + ["\\n", "\\u00e9"])
 
@@ -359,8 +359,22 @@ def atoms():
                   st.one_of(st.just(["per", "calendar", "year"]),
                             st.builds(lambda k, u: ["within", str(k), u], st.integers(0, 30),
                                       st.sampled_from(["days", "day", "months", "month"])))),
-        st.builds(lambda n, s: ["less", "than", str(n), "days", "after", "the", "last", s, "session"], st.integers(0, 99), name),
+        st.builds(lambda n, u, s, g: ["less", "than", str(n), u, "after", "the", "last", s, "session"] + g, st.integers(0, 99),
+                  st.sampled_from(["days", "day", "months", "month"]), name, st.one_of(st.just([]), st.builds(lambda f: ["at", "the", "same", f], fld))),
+        st.builds(lambda n, s, k, g: ["more", "than", str(n), s, "sessions", "within", str(k), "days", "at", "the", "same", g],
+                  st.integers(0, 20), name, st.integers(0, 30), fld),
+        st.builds(lambda kw, f, sets: [kw, f, "not", "in"] + sets, st.sampled_from(["has", "lacks"]), fld, setrefs()),
+        st.builds(lambda f, sets: ["every", f, "in"] + sets, fld, setrefs()),
+        st.builds(lambda kw, f, sets: [kw, f, "in"] + sets, st.sampled_from(["has", "lacks"]), fld, setrefs()),
+        st.builds(lambda sc, kw, f: [sc, kw, f], st.sampled_from(["claim", "line"]), st.sampled_from(["has", "lacks"]), fld),
     )
+
+
+def setrefs():
+    """A set, or a union of two or three in parentheses."""
+    name = st.sampled_from(NAMES)
+    return st.one_of(st.builds(lambda n: [n], name),
+                     st.builds(lambda ns: ["("] + " or ".join(ns).split(" ") + [")"], st.lists(name, min_size=2, max_size=3)))
 
 
 def conds():
@@ -402,11 +416,25 @@ def statements():
         st.builds(lambda n: ["include", n], name),
         st.builds(lambda n, s: ["source", n, s], name, raw_strings()),
         st.builds(set_decl, st.sampled_from(["codes", "diagnoses", "stems", "names"]), name, st.lists(member, min_size=1, max_size=12)),
+        st.builds(lambda names: ["alias"] + " , ".join(names).split(" "), st.lists(st.one_of(name, raw_strings().filter(lambda t: " " not in t)), min_size=1, max_size=3)),
         st.builds(
-            lambda n, a, s, c, m, p: ["rule", n, ":", a, s, "when"] + c + (["message", m] if m else []) + (["per", p] if p else []),
+            lambda n, a, s, c, clauses: ["rule", n, ":", a, s, "when"] + c + [t for cl in clauses for t in cl],
             name, st.sampled_from(["deny", "review"]), st.sampled_from(["line", "claim"]), conds(),
-            st.one_of(st.none(), raw_strings()), st.one_of(st.none(), name),
+            st.lists(st.one_of(
+                st.builds(lambda m: ["message", m], raw_strings()),
+                st.builds(lambda p: ["per", p], name),
+                st.builds(lambda c: ["unless"] + c, conds()),
+                st.builds(lambda d: ["from", d], st.sampled_from(["2024-04-01", "2021-10-01"])),
+                st.builds(lambda d: ["until", d], st.sampled_from(["2024-03-31", "2099-12-31"])),
+                st.builds(lambda c: ["carc", c], st.sampled_from(["119", "16", "B7"])),
+                st.builds(lambda c: ["rarc", c], st.sampled_from(["N130", "M80"])),
+            ), max_size=4, unique_by=lambda cl: cl[0]),
         ),
+        st.builds(lambda n, t, ds: ["source", n, t] + [x for d in ds for x in d], name, raw_strings(),
+                  st.lists(st.one_of(st.builds(lambda u: ["url", u], raw_strings()),
+                                     st.builds(lambda d: ["effective", d], st.sampled_from(["2024-04-01", "2017-03-01"])),
+                                     st.builds(lambda t: ["note", t], raw_strings()),
+                                     st.builds(lambda t: ["document", t], raw_strings())), max_size=3, unique_by=lambda d: d[0])),
     )
 
 

@@ -69,8 +69,7 @@ class PolicySet:
     @property
     def reads_extra(self) -> bool:
         """Whether a rule reads a claim or line field the schema does not know (the readers keep them)."""
-        return any(c.field.extra for p in self.policies.values() for r in p.rules for c in ir.rule_walk(r)
-                   if isinstance(c, (ir.Has, ir.Every)))
+        return any(ir.reads_extra(r) for p in self.policies.values() for r in p.rules)
 
     def check(self, claims: Iterable[dict] | bytes | str, history: Iterable[dict] | bytes | str = ()) -> list[dict]:
         """Decide claims given as dicts (or JSONL/CSV text); returns the contract's output objects.

@@ -21,7 +21,7 @@ from payrule.lang.source import Span
 __all__ = [
     "And", "Or", "Not", "CodeIn", "CodeIs", "Has", "Every", "Compare", "SameDay", "SessionLimit", "Spacing",
     "Cond", "FieldRef", "Value", "Window", "Rule", "Policy", "SetDef", "Placeholder", "Segment",
-    "conjuncts", "walk", "rule_walk", "NOSPAN",
+    "conjuncts", "walk", "rule_walk", "reads_extra", "NOSPAN",
 ]
 
 NOSPAN = Span("<none>", 0, 0, 0, 0)
@@ -221,6 +221,16 @@ def rule_walk(rule: "Rule") -> Iterator[Cond]:
     yield from walk(rule.cond)
     if rule.unless is not None:
         yield from walk(rule.unless)
+
+
+def reads_extra(rule: "Rule") -> bool:
+    """Whether a rule reads a field the claim schema does not know (a test of it, or grouping by it)."""
+    for c in rule_walk(rule):
+        if isinstance(c, (Has, Every)) and c.field.extra:
+            return True
+        if isinstance(c, (SessionLimit, Spacing)) and c.by is not None and c.by.extra:
+            return True
+    return False
 
 
 # ---- rules and policies ----------------------------------------------------------------------

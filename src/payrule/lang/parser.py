@@ -397,6 +397,9 @@ class _ToAst(Transformer[Token, Any]):
 
     lacks_value = lacks_in = lacks
 
+    def lacks_not_in(self, meta: Meta, children: list[Any]) -> Any:
+        return self._has(meta, children, True, outside=True)
+
     def every_in(self, meta: Meta, children: list[Any]) -> Any:
         refs = children[-1]
         field = self._ident(children[1])

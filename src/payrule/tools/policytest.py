@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from payrule.api import PolicyError, PolicySet
-from payrule.claims.readers import ClaimError, HistoryError, read_claims, read_history
+from payrule.claims.readers import ClaimError, HistoryError, ReadSession, read_claims, read_history
 from payrule.lang import ir
 from payrule.loader import Checker, default_policy_dir
 from payrule.run.engine import Decided, decide
@@ -288,14 +288,14 @@ class CaseResult:
 def _read(display: str, items: list[dict], label: str) -> list:
     """The runtime Claims of a case's `claims` or `history` (fresh each time: deciding fills them in)."""
     text = "\n".join(json.dumps(c, ensure_ascii=False) for c in items).encode("utf-8")
-    recs = read_claims(text, "case.jsonl")
+    recs = read_claims(text, "case.jsonl", session=ReadSession(keep_extra=True))  # small: keep every field
     for r in recs:
         if isinstance(r, ClaimError):
             who = f" (claim `{r.claim_id}`)" if r.claim_id else ""
             raise CaseFileError(display, f"{label}[{r.input_line - 1}]{who} cannot be read: {r.error}")
     if label == "history":
         try:
-            return read_history(text, "history")
+            return read_history(text, "history", ReadSession(keep_extra=True))
         except HistoryError as exc:  # pragma: no cover - read_claims above already found it
             raise CaseFileError(display, str(exc)) from None
     return recs

@@ -6,7 +6,7 @@ from datetime import date
 from pathlib import Path
 
 from payrule.api import PolicySet
-from payrule.claims.readers import ClaimError, HistoryError, read_claims, read_history
+from payrule.claims.readers import ClaimError, HistoryError, ReadSession, read_claims, read_history
 from payrule.cli.commands._common import EXIT_FINDINGS, EXIT_OK, read_input, usage_error
 from payrule.lang.ir import And, CodeIn, CodeIs, Not, Or
 from payrule.loader import default_policy_dir
@@ -51,10 +51,11 @@ def _read(args):
     return files, history
 
 
-def _records(files) -> list:
+def _records(files, keep_extra: bool) -> list:
     records: list = []
+    session = ReadSession(keep_extra=keep_extra)
     for data, name in files:
-        records.extend(read_claims(data, name, first_order=len(records)))
+        records.extend(read_claims(data, name, first_order=len(records), session=session))
     return records
 
 
@@ -67,11 +68,12 @@ def run(args) -> int:
     files, hist_data = got
     # The compiled engine and the interpreter each read the input themselves: nothing is shared.
     try:
-        history_e = read_history(hist_data, args.history) if hist_data is not None else []
-        history_i = read_history(hist_data, args.history) if hist_data is not None else []
+        keep = policies.reads_extra
+        history_e = read_history(hist_data, args.history, ReadSession(keep_extra=keep)) if hist_data is not None else []
+        history_i = read_history(hist_data, args.history, ReadSession(keep_extra=keep)) if hist_data is not None else []
     except HistoryError as exc:
         return usage_error(str(exc))
-    records_e, records_i = _records(files), _records(files)
+    records_e, records_i = _records(files, keep), _records(files, keep)
 
     target = [r for r in records_e if r.claim_id == args.claim]
     if not target:
