@@ -79,7 +79,8 @@ def _values(f: ir.FieldRef) -> tuple[PyCode, PyCode]:
     """The field's values as a tuple: (normal forms, as written)."""
     if f.extra:
         holder = "ln.extra" if f.where == "line" else "ln.claim.extra"
-        v = PyCode(f"_rt.extra_values({holder}, {py_literal(f.name)})")
+        form = "" if f.form in (None, "name") else f", {py_literal(f.form)}"
+        v = PyCode(f"_rt.extra_values({holder}, {py_literal(f.name)}{form})")
         return v, v
     if f.is_list:
         return _field(f), _raw(f)

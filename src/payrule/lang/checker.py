@@ -383,7 +383,7 @@ class _Checker:
         if rule.start is not None and rule.end is not None and rule.start.value > rule.end.value:
             self.diags.append(error("PR308", f"rule `{rule.id.value}` ends before it starts", rule.end.span,
                                     help=f"`from {rule.start.text}` is after `until {rule.end.text}`: swap them, or fix one"))
-        for word, code, pattern, shape in (("carc", rule.carc, CARC_PATTERN, "up to 3 digits, or a letter and a digit (`119`, `16`, `B7`)"),
+        for word, code, pattern, shape in (("carc", rule.carc, CARC_PATTERN, "up to 3 digits, or a letter and one or two digits (`119`, `16`, `B7`, `P12`)"),
                                            ("rarc", rule.rarc, RARC_PATTERN, "M, MA or N and up to 3 digits (`N130`, `M80`, `MA130`)")):
             if code is not None and not pattern.match(code.value.upper()):
                 self.diags.append(error("PR408", f"malformed {word.upper()} `{code.value}`", code.span,

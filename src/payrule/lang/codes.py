@@ -712,7 +712,7 @@ _CATALOG: tuple[Code, ...] = (
         "A rule takes at most one of each clause: `unless`, `from`, `until`, `message`, `per`, `carc`, `rarc`.",
         (_UNITS.replace("    per CPT\n", "    per CPT\n    message \"{code}: one unit\"\n"),),
         (_UNITS,),
-        "keep one; join two exceptions into one `unless` with `or`.",
+        "keep one (the help says where the first is); to give a rule two exceptions, join them in one `unless` with `or`.",
     ),
     Code(
         "PR308", _E, "a rule that ends before it starts",

@@ -46,6 +46,15 @@ class _Lowering:
         form = f.form or "text"
         return ir.Value(normal(form, v.text), v.text, v.quoted, raw)
 
+    def extra_form(self, f: ir.FieldRef, refs: tuple[nodes.Ident, ...]) -> ir.FieldRef:
+        """A field the schema does not know takes the normal form of the sets it is tested against: codes
+        (upper-cased) for `codes` sets, diagnoses for `diagnoses` sets, else names."""
+        if not f.extra or not refs:
+            return f
+        kinds = {self.set(r, "names").kind for r in refs}
+        form = "code" if kinds == {"codes"} else "diagnosis" if kinds == {"diagnoses"} else "name"
+        return ir.FieldRef(f.name, f.word, f.where, form, f.is_list, f.extra)
+
     def cond(self, c: nodes.Cond) -> ir.Cond:
         match c:
             case nodes.And(items=items):
@@ -59,12 +68,12 @@ class _Lowering:
             case nodes.CodeIs(code=v):
                 return ir.CodeIs(normal("code", v.text), v.text, c.span)
             case nodes.Has(field=fw, negated=neg, value=v, set=s, outside=out, others=more, claim=cl):
-                f = field_ref(fw.value, cl)
+                f = self.extra_form(field_ref(fw.value, cl), (s, *more) if s is not None else ())
                 return ir.Has(f, neg, self.value(f, v) if v is not None else None,
                               self.set(s, "names") if s is not None else None, out,
                               tuple(self.set(o, "names") for o in more), c.span)
             case nodes.Every(field=fw, set=s, others=more, claim=cl):
-                return ir.Every(field_ref(fw.value, cl), self.set(s, "names"),
+                return ir.Every(self.extra_form(field_ref(fw.value, cl), (s, *more)), self.set(s, "names"),
                                 tuple(self.set(o, "names") for o in more), c.span)
             case nodes.Compare(field=fw, op=op, value=n, distinct=d):
                 return ir.Compare(field_ref(fw.value), op, n.value, d, c.span)

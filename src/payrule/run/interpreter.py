@@ -219,7 +219,7 @@ class Service:
             for item in items:
                 if isinstance(item, bool) or not isinstance(item, (str, int, float)):
                     continue
-                n = normal("name", str(item))
+                n = normal(f.form or "name", str(item))
                 if n and n not in [o[1] for o in out]:
                     out.append((n, n))
             return out

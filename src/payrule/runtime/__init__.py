@@ -274,9 +274,10 @@ def one(value) -> tuple:
     return () if value is None else (value,)
 
 
-def extra_values(extra, name: str) -> tuple:
+def extra_values(extra, name: str, form: str = "name") -> tuple:
     """A field the schema does not know, from a claim's or line's other fields: its values (a string or
-    number, or a list of them), each in the name normal form, blanks dropped."""
+    number, or a list of them), each in a normal form (`name` unless the sets it is tested against are
+    codes or diagnoses), blanks dropped."""
     v = extra.get(name)
     if v is None or isinstance(v, (dict, bool)):
         return ()
@@ -284,7 +285,7 @@ def extra_values(extra, name: str) -> tuple:
     out = []
     for item in items:
         if isinstance(item, (str, int, float)) and not isinstance(item, bool):
-            n = normal("name", str(item))
+            n = normal(form, str(item))
             if n and n not in out:
                 out.append(n)
     return tuple(out)

@@ -397,12 +397,23 @@ class _Linter:
         for u in self.checked:
             for r in u.policy.rules:
                 for c in rule_conds(r):
-                    if isinstance(c, (nodes.Has, nodes.Every)) and readable_field(c.field.value, c.claim) is None:
-                        hint = did_you_mean(c.field.value, known)
-                        where = "claim" if c.claim else "line"
-                        out.append(warning("PR310", f"`{c.field.value}` is not a field of the claim schema", c.field.span,
-                                           help=(hint + " " if hint else "") + f"A field the schema does not know is read from the {where}'s other fields "
-                                           "(a claim's fields beyond the contract's are kept); if that is meant, ignore this"))
+                    if isinstance(c, (nodes.Has, nodes.Every)):
+                        word, claim = c.field, c.claim
+                    elif isinstance(c, (nodes.SessionLimit, nodes.Spacing)) and c.by is not None:
+                        word, claim = c.by, False
+                    else:
+                        continue
+                    if readable_field(word.value, claim) is not None:
+                        continue
+                    line_field = readable_field(word.value)
+                    if claim and line_field is not None and line_field.where == "line":
+                        hint = f"`{word.value}` is a field of each line, not of the claim: write `has {word.value}`."
+                    else:
+                        hint = did_you_mean(word.value, known) or ""
+                    where = "claim" if claim else "line"
+                    out.append(warning("PR310", f"`{word.value}` is not a field of the claim schema", word.span,
+                                       help=(hint + " " if hint else "") + f"A field the schema does not know is read from the {where}'s other fields "
+                                       "(a claim's fields beyond the contract's are kept); if that is meant, ignore this"))
         return out
 
     def citations(self) -> list[Diagnostic]:
