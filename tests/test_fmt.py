@@ -430,6 +430,8 @@ def statements():
                 st.builds(lambda c: ["rarc", c], st.sampled_from(["N130", "M80"])),
             ), max_size=4, unique_by=lambda cl: cl[0]),
         ),
+        st.builds(lambda a, b: ["version"] + (["from", a] if a else []) + (["until", b or "2025-03-31"] if b or not a else []),
+                  st.sampled_from(["", "2024-04-01"]), st.sampled_from(["", "2025-03-31"])),
         st.builds(lambda n, t, ds: ["source", n, t] + [x for d in ds for x in d], name, raw_strings(),
                   st.lists(st.one_of(st.builds(lambda u: ["url", u], raw_strings()),
                                      st.builds(lambda d: ["effective", d], st.sampled_from(["2024-04-01", "2017-03-01"])),

@@ -72,6 +72,8 @@ CASES: dict[str, tuple] = {
               (rule("code in TPI").replace("    per CPT\n", "    per CPT\n    until 2025-02-28\n"),)),
     "PR106": ((CLEAN.replace("  payer acme\n", "  payer acme\n  alias \" ACME \"\n"),),
               (CLEAN.replace("  payer acme\n", "  payer acme\n  alias \"acme health\"\n"),)),
+    "PR107": ((CLEAN.replace("  payer acme\n", "  payer acme\n  version from 2025-01-01\n  version until 2025-12-31\n"),),
+              (CLEAN.replace("  payer acme\n", "  payer acme\n  version from 2025-01-01 until 2025-12-31\n"),)),
     "PR307": ((rule("code in TPI").replace("    per CPT\n", "    per CPT\n    per CPT\n"),), (rule("code in TPI"),)),
     "PR308": ((rule("code in TPI").replace("    per CPT\n", "    per CPT\n    from 2025-01-02 until 2025-01-01\n"),),
               (rule("code in TPI").replace("    per CPT\n", "    per CPT\n    from 2025-01-01 until 2025-01-01\n"),)),

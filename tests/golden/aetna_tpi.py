@@ -9,6 +9,7 @@ from payrule import runtime as _rt
 POLICY_ID = 'aetna-tpi'
 PAYER = 'aetna'
 ALIASES = ()
+VERSION = None
 TITLE = 'Aetna: trigger point injections'
 RUNTIME_API = 2
 SOURCES = (

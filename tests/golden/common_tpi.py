@@ -9,6 +9,7 @@ from payrule import runtime as _rt
 POLICY_ID = 'common-tpi'
 PAYER = None
 ALIASES = ()
+VERSION = None
 TITLE = 'Trigger point injections: coding rules for every payer'
 RUNTIME_API = 2
 SOURCES = (

@@ -9,6 +9,7 @@ from payrule import runtime as _rt
 POLICY_ID = 'golden-constructs'
 PAYER = 'golden'
 ALIASES = ()
+VERSION = None
 TITLE = 'Golden: every construct'
 RUNTIME_API = 2
 SOURCES = (

@@ -9,6 +9,7 @@ from payrule import runtime as _rt
 POLICY_ID = 'medicare-tpi'
 PAYER = 'medicare'
 ALIASES = ('medicare part b',)
+VERSION = None
 TITLE = 'Medicare: trigger point injections'
 RUNTIME_API = 2
 SOURCES = (

@@ -7,6 +7,7 @@ seed, because every set is sorted before it is written and nothing depends on ti
 from __future__ import annotations
 
 import functools
+from datetime import date
 from typing import Any
 
 import jinja2
@@ -95,6 +96,8 @@ def compile_ir(policy: ir.Policy) -> str:
         policy_id=py_literal(policy.id),
         payer=py_literal(policy.payer),
         aliases=py_literal(policy.aliases),
+        policy_version=py_literal(None if policy.start is None and policy.end is None else (
+            policy.start.toordinal() if policy.start else 1, policy.end.toordinal() if policy.end else date.max.toordinal())),
         title=written(lambda w: w.wrapped("TITLE = ", [py_literal(policy.title)], "")),
         api=py_literal(API_VERSION),
         sources=written(lambda w: write_sources(w, policy.sources)),

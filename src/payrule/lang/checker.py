@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Callable, Iterator
 
 from payrule.lang import nodes
@@ -273,9 +274,22 @@ class _Checker:
             self._no_dupes(u, nodes.SetDecl, "set", lambda s: s.name, "PR209")
             self._no_dupes(u, nodes.Source, "source", lambda s: s.name, "PR404")
             self._no_dupes(u, nodes.Rule, "rule", lambda s: s.id, "PR301")
-        seen: dict[str, tuple[nodes.Ident, str]] = {}
+        seen: dict[str, list[tuple[nodes.Ident, str, tuple[date, date]]]] = {}
         for u in self.units:
             p = u.policy.payer
+            versions = u.policy.of_type(nodes.Version)
+            for v in versions[1:]:
+                self.diags.append(error("PR107", "a policy has one `version` line", v.span,
+                                        help="a new version of a payer's policy is a new file, with its own `version` dates"))
+            if versions:
+                v = versions[0]
+                if p is None:
+                    self.diags.append(error("PR107", "a version needs a payer", v.span,
+                                            help="a version is a payer's policy for some dates of service: write `payer ID` too"))
+                if v.start is not None and v.end is not None and v.start.value > v.end.value:
+                    self.diags.append(error("PR308", "this version ends before it starts", v.end.span,
+                                            help=f"`from {v.start.text}` is after `until {v.end.text}`: swap them, or fix one"))
+            period = _period(versions[0] if versions else None)
             if p is None:
                 if u.policy.aliases:
                     self.diags.append(error("PR106", "an alias needs a payer", u.policy.aliases[0].span,
@@ -292,12 +306,14 @@ class _Checker:
                                             help="payer names compare trimmed, case-folded, runs of spaces as one; remove the repeat"))
                     continue
                 mine.add(key)
-                if key in seen:
-                    other, path = seen[key]
-                    self.diags.append(error("PR105", f"two policies answer to payer `{key}`: {path} and {u.source.name}", name.span,
-                                            help=f"the other is at {other.span}; a claim's payer must select exactly one policy"))
-                else:
-                    seen[key] = (name, u.source.name)
+                for other, path, theirs in seen.get(key, ()):
+                    if period[0] <= theirs[1] and theirs[0] <= period[1]:
+                        both = _period_words(period, theirs)
+                        self.diags.append(error("PR105", f"two policies answer to payer `{key}`{both}: {path} and {u.source.name}", name.span,
+                                                help=f"the other is at {other.span}; a claim's payer must select exactly one policy on each "
+                                                     "date of service: give each version `version from ... until ...` dates that do not overlap"))
+                        break
+                seen.setdefault(key, []).append((name, u.source.name, period))
 
     def _no_dupes(self, u: Unit, kind: type, what: str, key: Callable[[Any], nodes.Ident], code: str) -> None:
         seen: dict[str, nodes.Ident] = {}
@@ -547,7 +563,10 @@ class _Checker:
             for rule in u.policy.rules:
                 rules.append(self._rule(rule, u, sources_scope))
         payer = unit.policy.payer
+        version = unit.policy.version
         return Model(
+            start=version.start.value if version and version.start else None,
+            end=version.end.value if version and version.end else None,
             id=pid,
             title=unit.policy.title.value,
             payer=payer_key(payer.name.value) if payer else None,
@@ -601,6 +620,24 @@ class _Checker:
             rarc=rule.rarc.value.upper() if rule.rarc else None,
             span=sp,
         )
+
+
+def _period(v: nodes.Version | None) -> tuple[date, date]:
+    """The dates of service a policy is in force for: its version's, else all of them."""
+    if v is None:
+        return (date.min, date.max)
+    return (v.start.value if v.start else date.min, v.end.value if v.end else date.max)
+
+
+def _period_words(a: tuple[date, date], b: tuple[date, date]) -> str:
+    lo, hi = max(a[0], b[0]), min(a[1], b[1])
+    if (lo, hi) == (date.min, date.max):
+        return ""
+    if lo == date.min:
+        return f" on dates of service until {hi.isoformat()}"
+    if hi == date.max:
+        return f" on dates of service from {lo.isoformat()}"
+    return f" on dates of service from {lo.isoformat()} until {hi.isoformat()}"
 
 
 def _dedent(text: str) -> str:

@@ -245,8 +245,10 @@ _CATALOG: tuple[Code, ...] = (
         "one policy per payer; put what they share in a policy without `payer` and include it from both.",
     ),
     Code(
-        "PR105", _E, "two policies for one payer",
-        "Claims are routed to a policy by payer (case-insensitive), so each payer has exactly one policy.",
+        "PR105", _E, "two policies for one payer on the same dates",
+        "Claims are routed to a policy by payer: its id or one of its aliases, trimmed, case-folded, runs of "
+        "spaces as one. So on each date of service a payer name selects exactly one policy: two policies may "
+        "answer to one name only as versions whose `version from ... until ...` dates do not overlap.",
         (
             _p('''
                 # em.policy
@@ -271,7 +273,16 @@ _CATALOG: tuple[Code, ...] = (
                   include acme-em
             '''),
         ),
-        "merge the two, or keep the rules of one in a policy without `payer` and include it.",
+        "merge the two, or keep the rules of one in a policy without `payer` and include it; for a revision "
+        "that starts on a date, end one version with `version until D` and begin the next with `version from D+1`.",
+    ),
+    Code(
+        "PR107", _E, "a version without a payer, or two version lines",
+        "`version from D1 until D2` makes a policy its payer's policy for the lines dated D1 through D2 (either "
+        "date may be left out). A policy says it once, and only a payer's policy has versions.",
+        (_UNITS.replace("  payer acme\n", "  payer acme\n  version from 2024-04-01\n  version until 2025-03-31\n"),),
+        (_UNITS.replace("  payer acme\n", "  payer acme\n  version from 2024-04-01 until 2025-03-31\n"),),
+        "write one `version` line with both dates.",
     ),
     Code(
         "PR106", _E, "payer name that is blank, repeated, or without a payer",

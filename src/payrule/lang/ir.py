@@ -283,6 +283,12 @@ class Policy:
     grouped_sets: tuple[tuple[SetDef, FieldRef], ...] = ()  # ... counted `at the same FIELD`
     aliases: tuple[str, ...] = ()  # other payer names, in payer normal form
     documents: tuple[SourceDoc, ...] = ()  # each source's document id, URL, effective date, note
+    start: date | None = None  # a version: the payer's policy for lines dated on or after
+    end: date | None = None  # ... on or before
+
+    def in_force(self, day: date) -> bool:
+        """Whether this policy (a version of its payer's) is the one for a line dated `day`."""
+        return (self.start is None or day >= self.start) and (self.end is None or day <= self.end)
 
     @property
     def payer_names(self) -> tuple[str, ...]:

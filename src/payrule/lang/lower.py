@@ -154,5 +154,5 @@ def lower_policy(model: Model) -> ir.Policy:
         id=model.id, title=model.title, payer=model.payer, path=model.path, digest=model.digest,
         sources=model.sources, sets=model.sets, rules=rules, includes=model.includes,
         same_day_sets=same, earlier_sets=earlier, session_sets=sessions, grouped_sets=grouped,
-        aliases=model.aliases, documents=model.documents,
+        aliases=model.aliases, documents=model.documents, start=model.start, end=model.end,
     )

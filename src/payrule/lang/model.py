@@ -74,6 +74,8 @@ class Model:
     includes: tuple[str, ...]
     aliases: tuple[str, ...] = ()  # other payer names, in payer normal form
     documents: tuple[SourceDoc, ...] = ()  # sorted by source id, as `sources`
+    start: date | None = None  # `version from D`: the payer's policy for lines dated D or later
+    end: date | None = None  # `version until D`
 
     def set(self, name: str) -> SetDef:
         for s in self.sets:

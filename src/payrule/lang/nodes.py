@@ -227,6 +227,15 @@ class Alias:
 
 
 @dataclass(frozen=True, slots=True)
+class Version:
+    """`version from D1 until D2`: this policy is the payer's policy for lines dated D1 through D2."""
+
+    start: DateLit | None
+    end: DateLit | None
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
 class Include:
     policy: Ident
     span: Span = _span()
@@ -270,7 +279,7 @@ class Rule:
     span: Span = _span()
 
 
-Statement = Union[Payer, Alias, Include, Source, SetDecl, Rule]
+Statement = Union[Payer, Alias, Version, Include, Source, SetDecl, Rule]
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,6 +304,11 @@ class Policy:
     @property
     def payer(self) -> Payer | None:
         found = self.of_type(Payer)
+        return found[0] if found else None
+
+    @property
+    def version(self) -> Version | None:
+        found = self.of_type(Version)
         return found[0] if found else None
 
     @property

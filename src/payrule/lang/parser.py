@@ -294,6 +294,16 @@ class _ToAst(Transformer[Token, Any]):
                       for t in children[1:] if isinstance(t, Token) and t.type in ("NAME", "STRING"))
         return nodes.Alias(names, self._span(meta))
 
+    def version(self, meta: Meta, children: list[Any]) -> Any:
+        start = end = None
+        toks = [c for c in children if isinstance(c, Token)]
+        for kw, val in zip(toks, toks[1:]):
+            if kw.type == "FROM":
+                start = self._date(val)
+            elif kw.type == "UNTIL":
+                end = self._date(val)
+        return nodes.Version(start, end, self._span(meta))
+
     _CLAUSE_WORDS = {"message": "message", "cite": "per", "unless": "unless", "start": "from", "end": "until",
                      "carc": "carc", "rarc": "rarc"}
 

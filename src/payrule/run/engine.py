@@ -11,7 +11,7 @@ from json.encoder import encode_basestring as _enc  # what json.dumps(ensure_asc
 from typing import Iterable, Iterator, Sequence
 
 from payrule.claims.readers import ClaimError
-from payrule.run.loaded import Checker
+from payrule.run.loaded import Checker, Versions, route_error
 from payrule.runtime import DENY, RANK, Claim, Group, Line
 
 __all__ = ["reason_json", "decide", "decide_group", "claim_decision", "history_by_group", "decision_json", "render_jsonl", "Decided"]
@@ -42,6 +42,12 @@ def decide(checkers: dict[str, Checker], records: Sequence[Claim | ClaimError], 
         if rec.payer_key not in checkers:
             out.append(ClaimError(rec.claim_id, f"no policy for payer {rec.payer!r}", rec.input_line))
             continue
+        checker = checkers[rec.payer_key]
+        if checker.version is not None or checker.versions:
+            why = route_error(checker, rec)
+            if why is not None:
+                out.append(ClaimError(rec.claim_id, why, rec.input_line))
+                continue
         groups.setdefault((checkers[rec.payer_key].payer, rec.patient_id), []).append(rec)
         out.append(rec)  # replaced below once decided
     past = history_by_group(checkers, history)
@@ -76,9 +82,13 @@ def claim_decision(claim: Claim) -> str:
     return decision
 
 
-def decide_group(checker: Checker, claims: list[Claim], history: Sequence[Line]) -> None:
+def decide_group(checker: Checker | Versions, claims: list[Claim], history: Sequence[Line]) -> None:
     """Decide every line of one (payer, patient) group: `claims` in input order, `history` the group's
-    history lines in service order (`history_by_group`). Sets each line's `decision` and `reasons`."""
+    history lines in service order (`history_by_group`). Sets each line's `decision` and `reasons`.
+    Every line must have a version of the policy in force on its date (`route_error`)."""
+    if isinstance(checker, Versions):
+        _decide_versions(checker, claims, history)
+        return
     if len(claims) == 1:
         lines = sorted(claims[0].lines, key=lambda ln: (ln.date, ln.no))
     else:
@@ -132,6 +142,50 @@ def decide_group(checker: Checker, claims: list[Claim], history: Sequence[Line])
 
 
 _DENY_RANK = RANK[DENY]
+
+
+def _decide_versions(versions: Versions, claims: list[Claim], history: Sequence[Line]) -> None:
+    """Like decide_group, for a payer whose policy has versions: each line is decided by the version in
+    force on its date, and every version's history holds every line not denied (contract section 3: the
+    history a line reads counts the same whatever rules were in force on the earlier dates)."""
+    lines = [ln for c in claims for ln in c.lines]
+    lines.sort(key=lambda ln: (ln.date, ln.claim.order, ln.no))
+    groups = {id(v): Group(lines, history, v.same_day_sets, v.earlier_sets, v.session_sets, v.grouped_sets)
+              for v in versions.versions}
+    claim_hits: dict[int, dict] = {}
+    for c in claims:
+        hits: dict = {}
+        for ln in sorted(c.lines, key=_service_order):  # a claim rule fires on a line of its version
+            v = versions.at(ln.date)
+            assert v is not None, "route_error() lets no such line through"
+            for rule in v.claim_rules:
+                key = (rule.policy, rule.id)
+                if key not in hits and (rule.guard is None or ln.code in rule.guard):
+                    msg = rule.fn(ln, groups[id(v)])
+                    if msg is not None:
+                        hits[key] = msg
+        claim_hits[id(c)] = hits
+    for ln in lines:
+        v = versions.at(ln.date)
+        assert v is not None
+        g, hits = groups[id(v)], claim_hits[id(ln.claim)]
+        reasons, rank = [], 0
+        for rule in v.rules:
+            if rule.scope == "claim":
+                msg = hits.get((rule.policy, rule.id))
+            elif rule.guard is None or ln.code in rule.guard:
+                msg = rule.fn(ln, g)
+            else:
+                continue
+            if msg is not None:
+                reasons.append((rule, msg))
+                rank = max(rank, RANK[rule.outcome])
+        ln.decision = _BY_RANK[rank]
+        ln.reasons = reasons or ()
+        if rank < _DENY_RANK:
+            for other in versions.versions:
+                if other.tracks(ln.code):
+                    groups[id(other)].record(ln)
 
 
 def _service_order(ln: Line) -> tuple[int, int]:

@@ -276,14 +276,22 @@ class Patient:
     """Everything the rules of one payer's policy see for one patient: the history lines, every claim
     line, and the decisions made so far."""
 
-    def __init__(self, model: ir.Policy, claims: list, history_claims: list):
-        self.model = model
+    def __init__(self, versions: list[ir.Policy], claims: list, history_claims: list):
+        self.versions = versions  # the payer's policy, or its versions, each in force on its own dates
+        self.model = versions[0]
         self.claims = claims
         self.history = [Service.read(c, ln, True) for c in history_claims for ln in c.lines]
         self.history.sort(key=Service.sort_key)
         self.services = [Service.read(c, ln, False) for c in claims for ln in c.lines]
         self.services.sort(key=Service.sort_key)
         self.decided: list[Service] = []
+
+    def model_for(self, svc: Service) -> ir.Policy:
+        """The version of the payer's policy in force on the line's date of service."""
+        for m in self.versions:
+            if m.in_force(svc.day):
+                return m
+        raise LookupError(f"no version in force on {svc.day}")  # pragma: no cover - the run routes such claims away
 
     def in_code_set(self, svc: Service, s: SetDef) -> bool:
         return set_holds_code(s, svc.code)
@@ -649,18 +657,33 @@ def _status(check: Check) -> str:
 
 
 def models_by_payer(models: dict[str, ir.Policy] | Iterable[ir.Policy]) -> dict[str, ir.Policy]:
-    """Payer policies keyed by payer id (policies that are only included are left out)."""
-    values = models.values() if isinstance(models, dict) else models
-    return {m.payer: m for m in values if m.payer is not None}
+    """Payer policies keyed by payer id (policies that are only included are left out); the versions of a
+    payer's policy are keyed by id and start date (`acme@2025-01-01`)."""
+    values = [m for m in (models.values() if isinstance(models, dict) else models) if m.payer is not None]
+    versioned = {m.payer for m in values if m.start is not None or m.end is not None}
+    return {(f"{m.payer}@{m.start.isoformat() if m.start else ''}" if m.payer in versioned else m.payer): m
+            for m in values if m.payer is not None}
+
+
+def _versions_for(models: dict[str, ir.Policy], payer: str) -> list[ir.Policy]:
+    """The policies whose payer id or one of whose aliases is the claim's payer (contract section 1): one,
+    or the versions of the payer's policy by date, or none."""
+    wanted = payer_key(payer)
+    found = [m for m in models.values() if any(payer_key(n) == wanted for n in m.payer_names)]
+    return sorted(found, key=lambda m: m.start or date.min)
 
 
 def _policy_for(models: dict[str, ir.Policy], payer: str) -> ir.Policy | None:
-    """The policy whose payer id or one of whose aliases is the claim's payer (contract section 1)."""
-    wanted = payer_key(payer)
-    for model in models.values():
-        for name in model.payer_names:
-            if payer_key(name) == wanted:
-                return model
+    found = _versions_for(models, payer)
+    return found[0] if found else None
+
+
+def _no_version(versions: list[ir.Policy], rec) -> str | None:
+    """The error of a claim with a line dated when no version of its payer's policy is in force."""
+    for ln in rec.lines:
+        day = date.fromordinal(ln.date)
+        if not any(v.in_force(day) for v in versions):
+            return f"no policy for payer {rec.payer!r} in force on {day.isoformat()} (line {ln.no})"
     return None
 
 
@@ -674,56 +697,63 @@ class _Run:
         self.watch = watch
         self.traces: dict[tuple[int, int], LineTrace] = {}  # (id(claim), line) -> trace of the watched claim
         # who is whose: (policy id, patient) -> claims; history kept the same way
+        # who is whose: (payer, patient) -> claims (an alias's claims are its payer's); history the same way
         self.groups: dict[tuple[str, str], list] = {}
+        self.errors: dict[int, str] = {}  # id(claim) -> why it cannot be decided
+        self.versions: dict[str, list[ir.Policy]] = {}
         for rec in self.records:
             if isinstance(rec, ClaimError):
                 continue
-            model = _policy_for(models, rec.payer)
-            if model is not None:
-                self.groups.setdefault((model.id, rec.patient_id), []).append(rec)
+            found = _versions_for(models, rec.payer)
+            if not found:
+                continue
+            why = _no_version(found, rec)
+            if why is not None:
+                self.errors[id(rec)] = why
+                continue
+            self.versions[found[0].payer or ""] = found
+            self.groups.setdefault((found[0].payer or "", rec.patient_id), []).append(rec)
         self.past: dict[tuple[str, str], list] = {}
         for h in history:
-            model = _policy_for(models, h.payer)
-            if model is not None:
-                self.past.setdefault((model.id, h.patient_id), []).append(h)
-        self.by_id = {m.id: m for m in models.values()}
+            found = _versions_for(models, h.payer)
+            if found:
+                self.past.setdefault((found[0].payer or "", h.patient_id), []).append(h)
         self.services: dict[tuple[int, int], Service] = {}
         self.claim_hits: dict[int, dict[str, tuple[str, int]]] = {}
 
     def run(self) -> None:
-        for (pid, patient_id), claims in self.groups.items():
-            self._decide_patient(Patient(self.by_id[pid], claims, self.past.get((pid, patient_id), [])))
+        for (payer, patient_id), claims in self.groups.items():
+            self._decide_patient(Patient(self.versions[payer], claims, self.past.get((payer, patient_id), [])))
 
     def _decide_patient(self, patient: Patient) -> None:
-        model = patient.model
         for svc in patient.services:
             self.services[(id(svc.claim), svc.no)] = svc
         # Claim rules look only at the claim's own lines and same-day lines, never at decisions: a
         # claim rule fires when its condition holds on any line of the claim (the first such line
         # in service order - date of service, then line number - gives the message), and then holds
         # for every line of the claim.
+        # A line is judged by the rules of the version in force on its date (one version for most payers).
         for claim in patient.claims:
-            hits: dict[str, tuple[str, int]] = {}
-            for rule in model.rules:
-                if rule.scope != "claim":
-                    continue
-                in_service_order = sorted((self.services[(id(claim), ln.no)] for ln in claim.lines),
-                                          key=lambda s: (s.day, s.no))
-                for svc in in_service_order:
+            hits: dict[tuple[str, str], tuple[str, int]] = {}
+            in_service_order = sorted((self.services[(id(claim), ln.no)] for ln in claim.lines),
+                                      key=lambda s: (s.day, s.no))
+            for svc in in_service_order:
+                for rule in patient.model_for(svc).rules:
+                    if rule.scope != "claim" or (rule.policy, rule.id) in hits:
+                        continue
                     fires, check, _ = patient.judge(rule, svc)
                     if fires:
-                        hits[rule.id] = (patient.message(rule, check, svc), svc.no)
-                        break
+                        hits[(rule.policy, rule.id)] = (patient.message(rule, check, svc), svc.no)
             self.claim_hits[id(claim)] = hits
         for svc in patient.services:
             hits = self.claim_hits[id(svc.claim)]
             reasons: list[tuple[ir.Rule, str]] = []
             traces: list[RuleTrace] = []
-            for rule in model.rules:
+            for rule in patient.model_for(svc).rules:
                 if rule.scope == "claim":
                     _, check, note = patient.judge(rule, svc)
-                    if rule.id in hits:
-                        msg, via = hits[rule.id]
+                    if (rule.policy, rule.id) in hits:
+                        msg, via = hits[(rule.policy, rule.id)]
                         reasons.append((rule, msg))
                         traces.append(RuleTrace(rule, "fired", check, msg, via))
                     else:
@@ -756,6 +786,9 @@ class _Run:
                 continue
             if _policy_for(self.models, rec.payer) is None:
                 out.append({"claim_id": rec.claim_id, "error": f"no policy for payer {rec.payer!r}", "input_line": rec.input_line})
+                continue
+            if id(rec) in self.errors:
+                out.append({"claim_id": rec.claim_id, "error": self.errors[id(rec)], "input_line": rec.input_line})
                 continue
             lines = []
             for ln in rec.lines:
@@ -798,8 +831,10 @@ def trace_claim(models_by_payer: dict[str, ir.Policy], records: Sequence, histor
         if isinstance(rec, ClaimError) or rec.claim_id != claim_id:
             continue
         model = _policy_for(models_by_payer, rec.payer)
-        if model is None:
+        if model is None or id(rec) in run.errors:
             return None
+        first = min(rec.lines, key=lambda ln: (ln.date, ln.no))
+        model = next((v for v in _versions_for(models_by_payer, rec.payer) if v.in_force(date.fromordinal(first.date))), model)
         lines = [run.traces[(id(rec), ln.no)] for ln in rec.lines]
         worst = max((lt.decision for lt in lines), key=STRENGTH.__getitem__)
         return ClaimTrace(rec.claim_id, rec.patient_id, rec.payer, model, worst, lines)

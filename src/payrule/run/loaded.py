@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import linecache
 import types
+from datetime import date
 
 from payrule.runtime import API_VERSION
 
-__all__ = ["load_module", "Checker"]
+__all__ = ["load_module", "Checker", "Versions", "route_error"]
 
 
 def load_module(text: str, model_id: str) -> types.ModuleType:
@@ -42,10 +43,19 @@ class Checker:
         self.session_sets = module.SESSION_SETS
         self.grouped_sets = module.GROUPED_SETS
         self.aliases: tuple[str, ...] = module.ALIASES
+        # A version's dates of service as ordinals (first, last), or None: in force always.
+        self.version: tuple[int, int] | None = module.VERSION
         self._by_code: dict[str, tuple] = {}
         self._tracked: dict[str, bool] = {}
         self._tracked_sets = (tuple(self.earlier_sets.values()) + tuple(self.session_sets.values())
                               + tuple(g[0] for g in self.grouped_sets.values()))
+
+    versions: tuple["Checker", ...] = ()  # a payer with one policy has no versions
+
+    def at(self, day: int) -> "Checker | None":
+        """The checker for a line dated `day` (an ordinal): this one, if it is in force then."""
+        v = self.version
+        return self if v is None or v[0] <= day <= v[1] else None
 
     def rules_for(self, code: str) -> tuple:
         """The line rules whose guard admits `code`, in rule order."""
@@ -64,3 +74,33 @@ class Checker:
             if len(self._tracked) < self.MEMO:
                 self._tracked[code] = hit
         return hit
+
+
+class Versions:
+    """The versions of one payer's policy, each a Checker in force over its own dates of service (they
+    do not overlap: the checker refuses policies that would). A line is decided by the version in force
+    on its date; every version counts every line in its history (see engine.decide_group)."""
+
+    version = None  # the versions have dates; the payer's policy as a whole has none
+
+    def __init__(self, checkers: list[Checker]):
+        self.versions = tuple(sorted(checkers, key=lambda c: c.version[0] if c.version else 0))
+        self.payer = self.versions[0].payer
+        self.policy_id = self.versions[-1].policy_id
+        self.rules = tuple(r for c in self.versions for r in c.rules)
+
+    def at(self, day: int) -> Checker | None:
+        for c in self.versions:
+            if c.at(day) is not None:
+                return c
+        return None
+
+
+def route_error(checker: "Checker | Versions", claim) -> str | None:
+    """Why a routed claim cannot be decided: a line dated when no version of its payer's policy is in
+    force. None when every line has a policy."""
+    for ln in claim.lines:
+        if checker.at(ln.date) is None:
+            return (f"no policy for payer {claim.payer!r} in force on {date.fromordinal(ln.date).isoformat()} "
+                    f"(line {ln.no})")
+    return None

@@ -23,7 +23,7 @@ import msgspec
 
 from payrule.claims.readers import LOW_MEMORY, ClaimError, Limits, ReadSession, read_jsonl_rows, read_one
 from payrule.run.engine import Decided, claim_decision, decide_group, history_by_group, render_jsonl
-from payrule.run.loaded import Checker
+from payrule.run.loaded import Checker, route_error
 from payrule.runtime import Claim, payer_key
 
 __all__ = ["check_file"]
@@ -152,6 +152,9 @@ def _check(checkers, f, size, history, out, progress, session: ReadSession) -> t
         done = 0
         for key, rows in groups.items():
             recs = [(i, read(i)) for i in rows]
+            checker = checkers[key[0]]
+            if checker.version is not None or checker.versions:  # a line no version is in force for
+                recs = [(i, _routed(checker, r)) for i, r in recs]
             claims = [r for _, r in recs if isinstance(r, Claim)]
             if claims:
                 decide_group(checkers[key[0]], claims, past.get(key, ()))
@@ -175,3 +178,12 @@ def _check(checkers, f, size, history, out, progress, session: ReadSession) -> t
                 batch.clear()
         out.write(b"".join(batch))
     return counts, lines
+
+
+def _routed(checker, rec):
+    """The record, or the error a claim becomes when no version of its payer's policy is in force on a line's date."""
+    if isinstance(rec, Claim):
+        why = route_error(checker, rec)
+        if why is not None:
+            return ClaimError(rec.claim_id, why, rec.input_line)
+    return rec

@@ -195,8 +195,9 @@ def message_text(rule: ir.Rule) -> str | None:
                    for s in rule.message)
 
 
-def in_force_words(rule: ir.Rule) -> str | None:
-    """`from 2024-04-01`, `until 2022-09-30`, `from 2021-10-01 until 2022-09-30`; None for an undated rule."""
+def in_force_words(rule: ir.Rule | ir.Policy) -> str | None:
+    """`from 2024-04-01`, `until 2022-09-30`, `from 2021-10-01 until 2022-09-30`; None for an undated rule
+    (or a policy that is not one of several versions)."""
     parts = [f"from {rule.start.isoformat()}" if rule.start else "", f"until {rule.end.isoformat()}" if rule.end else ""]
     return " ".join(p for p in parts if p) or None
 
@@ -216,10 +217,10 @@ def render_policy(model: ir.Policy, fmt: str = "text", own_only: bool = False, o
     rules = [
         {"rule": r, "text": t, "message": message_text(r), "dates": in_force_words(r), "codes": codes_words(r)}
         for r, t in every
-        if on is None or r.in_force(on)
+        if on is None or (model.in_force(on) and r.in_force(on))  # a version not in force then: no rule
     ]
     sources = [s for s in model.sources if not own_only or s[2] == model.id]
     docs = {d.id: d for d in model.documents}
     return _env().get_template(f"explain/policy.{fmt}.jinja").render(
         model=model, rules=rules, sources=sources, docs=docs, on=on.isoformat() if on else None,
-        left_out=len(every) - len(rules))
+        left_out=len(every) - len(rules), version=in_force_words(model))

@@ -234,6 +234,9 @@ class _Formatter:
                 texts = [self.quoted(n.value, n.span) if (self._slice(n.span) or "").startswith('"') else n.value
                          for n in names]
                 return self._single("head", self.leaf("alias " + ", ".join(texts), s, *names))
+            case nodes.Version(start=a, end=b):
+                dates = " ".join(f"{w} {d.text}" for w, d in (("from", a), ("until", b)) if d is not None)
+                return self._single("head", self.leaf(f"version {dates}", s, *(d for d in (a, b) if d is not None)))
             case nodes.Include(policy=p):
                 return self._single("head", self.leaf(f"include {p.value}", s, p))
             case nodes.Source(name=n, text=t):

@@ -33,6 +33,7 @@ from payrule.claims.readers import ClaimError, HistoryError, ReadSession, read_c
 from payrule.lang import ir
 from payrule.loader import Checker, default_policy_dir
 from payrule.run.engine import Decided, decide
+from payrule.run.loaded import Versions
 from payrule.runtime import iso
 
 __all__ = [
@@ -343,21 +344,22 @@ def _expected_rules(case: Case, e: Expect, checker: Checker) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _cover(d: Decided, checker: Checker, result: CaseResult) -> None:
+def _cover(d: Decided, policy: Checker | Versions, result: CaseResult) -> None:
     claim = d.claim
     claim_fired: set = set()
     for ln in claim.lines:
         fired = {(r.policy, r.id) for r, _ in ln.reasons}
         result.fired |= fired
         claim_fired |= fired
-        for rule in checker.rules_for(ln.code):
+        checker = policy.at(ln.date)  # the version in force on the line's date
+        for rule in checker.rules_for(ln.code) if checker is not None else ():
             key = (rule.policy, rule.id)
             if key not in fired:
                 result.not_fired.add(key)
-    for rule in checker.claim_rules:
-        key = (rule.policy, rule.id)
-        if key not in claim_fired and any(rule.guard is None or ln.code in rule.guard for ln in claim.lines):
-            result.not_fired.add(key)
+        for rule in checker.claim_rules if checker is not None else ():
+            key = (rule.policy, rule.id)
+            if key not in claim_fired and (rule.guard is None or ln.code in rule.guard):
+                result.not_fired.add(key)
 
 
 # ---- a whole run -----------------------------------------------------------------------------------
