@@ -175,3 +175,21 @@ def test_unknown_unreadable_and_unpayable_claims(cli, files, tmp_path):
     res = cli("why", *files([other]), "--claim", "C3")
     assert res.code == 1
     assert "no policy for payer" in res.out
+
+
+def test_why_says_when_dates_or_an_unless_kept_a_rule_from_firing(cli, files):
+    """Imaging guidance the day before Medicare's rule starts; a 4th session at a site with a prior_auth."""
+    imaging = claim("C1", {"line": 1, "date": "2024-03-31", "code": "76942"}, tpi(2, date="2024-03-31"))
+    res = cli("why", *files([imaging]), "--claim", "C1")
+    assert res.code == 0
+    text = rule_block(block(res.out, 1), "imaging-guidance")
+    assert "not in force: medicare-tpi/imaging-guidance" in text
+    assert "but not in force on 2024-03-31 (in force from 2024-04-01)" in text
+    history = [claim(f"H{i}", tpi(date=d, site="neck"), payer="emblemhealth") for i, d in
+               enumerate(["2025-01-06", "2025-02-03", "2025-03-03"])]
+    fourth = claim("C2", tpi(date="2025-03-10", site="neck"), payer="emblemhealth", prior_auth="PA-9")
+    res = cli("why", *files([fourth], history), "--claim", "C2")
+    text = rule_block(block(res.out, 1), "frequency-at-site")
+    assert "not fired: emblemhealth-tpi/frequency-at-site" in text
+    assert "3 TPI session(s) at the same site (neck) counted" in text
+    assert "but unless claim has prior_auth: holds (prior_auth: PA-9)" in text

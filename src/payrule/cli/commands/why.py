@@ -182,6 +182,8 @@ def _rule(rt: RuleTrace, w) -> None:
     if rt.via_line is not None and not rt.check.held:
         w(f"      (it held on line {rt.via_line}, so it holds for every line of the claim; on this line:)")
     _check(rt.check, w, 8)
+    if rt.note is not None:  # its condition held, but its dates or its `unless` kept it from firing
+        w(f"      but {rt.note}")
     if rt.message is not None:
         w(f"      message: {rt.message}")
 
