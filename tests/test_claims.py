@@ -25,7 +25,7 @@ import pytest
 from payrule.claims.readers import ClaimError, read_claims
 from payrule.cli import main
 
-from conftest import CONFORMANCE, CliResult, claim, tpi
+from conftest import CONFORMANCE, CliResult, claim, needs_conformance, tpi
 
 CORPUS = Path(__file__).resolve().parent / "claims_corpus"
 SCENARIOS = CONFORMANCE / "scenarios"
@@ -389,6 +389,7 @@ def test_stdin_whose_first_line_is_not_json():
     assert_decided(res.objects[2], "G-2", "approve")
 
 
+@needs_conformance
 def test_input_line_counts_within_each_file(tmp_path):
     (tmp_path / "a.jsonl").write_bytes(jsonl(good("A-1"), good("A-2"), good("A-3")))
     (tmp_path / "b.jsonl").write_bytes(jsonl(good("B-1"), good("B-2", code="2055")))
@@ -434,6 +435,7 @@ def scenario_claims(name: str) -> list[dict]:
     return [json.loads(l) for l in (SCENARIOS / name).read_text().splitlines() if l.strip()]
 
 
+@needs_conformance
 def test_conformance_jsonl_and_csv_forms_get_the_same_decisions():
     a = run("check", SCENARIOS / "mixed_claims.jsonl")
     b = run("check", SCENARIOS / "mixed_claims_csv.csv")
@@ -444,6 +446,7 @@ def test_conformance_jsonl_and_csv_forms_get_the_same_decisions():
     assert got == want
 
 
+@needs_conformance
 @pytest.mark.parametrize("interleave", [False, True], ids=["adjacent", "interleaved"])
 @pytest.mark.parametrize("header", [CSV_HEADER, CSV_HEADER[::-1]], ids=["contract-order", "reversed-columns"])
 def test_csv_of_the_same_claims_gets_the_same_decisions(tmp_path, header, interleave):

@@ -81,6 +81,9 @@ def test_golden_module_runs_its_cases():
         claim("B", tpi(1, "2025-01-03", "20553", muscles=("left  soleus",)), payer="golden", diagnoses=("Z00",)),
         claim("C", tpi(1, "2025-01-03", "20560", muscles=("LEFT SOLEUS",)), payer="golden"),
         claim("D", tpi(1, "2025-02-01", "20553", substances=("prp",)), payer="golden"),
+        claim("E", tpi(1, "2024-06-03", "20552", substances=("Saline", "ketorolac"), site="Neck"), payer="golden",
+              patient="P3"),
+        claim("F", tpi(1, "2024-06-03", "20552", substances=("0.9% Sodium Chloride",)), payer="golden", patient="P4"),
     ]
     import json
 
@@ -92,7 +95,11 @@ def test_golden_module_runs_its_cases():
     assert rules[("B", 1)] == ["has-in", "spacing"]  # 2 days after A, which was allowed
     # no 59 modifier; shares "left soleus" with B; no earlier PROC line lacking muscles that day
     assert rules[("C", 1)] == ["code-not-in", "same-day", "same-day-lacking"]
-    assert rules[("D", 1)] == ["claim-wide"]
+    assert rules[("D", 1)] == ["claim-wide", "outside-union"]  # prp is neither an agent nor a diluent
+    assert rules[("E", 1)] == ["outside-union"] and rules[("F", 1)] == ["every-in"]
+    reason = {o["claim_id"]: o["lines"][0]["reasons"][0] for o in got if o["claim_id"] in ("E", "F")}
+    assert (reason["E"]["message"], reason["E"]["carc"], reason["E"]["rarc"]) == ("ketorolac on neck", "96", "N130")
+    assert reason["F"]["message"] == "0.9% Sodium Chloride alone, 2024-04-01 to 2025-03-31" and "rarc" not in reason["F"]
     msgs = {ln["line"]: ln["reasons"] for o in got if o["claim_id"] == "C" for ln in o["lines"]}
     assert msgs[1][1]["message"] == "left soleus also on line 1 of B (20553, 2025-01-03)"
     d = next(o for o in got if o["claim_id"] == "D")["lines"][0]["reasons"][0]["message"]
@@ -130,8 +137,8 @@ def test_fast_renderer_matches_json_dumps(shipped):
     from payrule.claims.readers import read_claims
     from payrule.run.engine import decide, decision_json, render_jsonl
 
-    lines = []
-    for path in sorted((CONFORMANCE / "scenarios").glob("*.jsonl")):
+    lines = [l for l in (ROOT / "examples" / "claims.jsonl").read_bytes().split(b"\n") if l.strip()] * 4
+    for path in sorted((CONFORMANCE / "scenarios").glob("*.jsonl")):  # with the contract's examples, where present
         lines += [l for l in path.read_bytes().split(b"\n") if l.strip() and b"history" not in path.name.encode()]
     lines.append(json.dumps(claim("Q\"\\\u2028é", tpi(substances=["PRP \"x\" \\ \u2028"]), payer="aetna")).encode())
     decided = decide(shipped.checkers, read_claims(b"\n".join(lines), "all.jsonl"))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CONFORMANCE, ROOT, claim, tpi
+from conftest import CONFORMANCE, ROOT, claim, needs_conformance, tpi
 
 FILES = sorted(
     [p for p in (CONFORMANCE / "scenarios").glob("*.jsonl") if not p.name.endswith(".history.jsonl")]
@@ -57,6 +57,7 @@ def test_low_memory_on_interleaved_patients_duplicates_and_ties(tmp_path, cli):
     assert (c.code, c.out) == (a.code, a.out)
 
 
+@needs_conformance
 def test_csv_and_stdin_are_read_whole(cli):
     csv_file = CONFORMANCE / "scenarios" / "mixed_claims_csv.csv"
     assert cli("check", csv_file, "--low-memory", "-q").out == cli("check", csv_file, "-q").out

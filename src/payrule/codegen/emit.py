@@ -116,12 +116,13 @@ class _RuleWriter:
         """The first matching value of `has F in SET` / `has F VALUE` (the first outside the sets for
         `has F not in SET`, the first of all for `every F in SET`), or None."""
         norms, raws = _values(c.field)
+        form = py_literal(c.field.form or "text")
         if isinstance(c, ir.Every):
-            return PyCode(f"_rt.every_in({norms}, {raws}, {self.tests(c.sets)})")
+            return PyCode(f"_rt.every_in({raws}, {form}, {self.tests(c.sets)})")
         if c.outside:
-            return PyCode(f"_rt.first_outside({norms}, {raws}, {self.tests(c.sets)})")
+            return PyCode(f"_rt.first_outside({raws}, {form}, {self.tests(c.sets)})")
         if c.others:
-            return PyCode(f"_rt.first_in_any({norms}, {raws}, {self.tests(c.sets)})")
+            return PyCode(f"_rt.first_in_any({raws}, {form}, {self.tests(c.sets)})")
         if c.set is not None:
             s = self.S(c.set)
             if c.set.kind == "diagnoses":

@@ -39,7 +39,7 @@ __all__ = [
     "spacing",
 ]
 
-API_VERSION = 2  # 2: rules carry carc/rarc; modules name ALIASES and GROUPED_SETS
+API_VERSION = 2  # 2: rules carry carc/rarc; modules name ALIASES, VERSION and GROUPED_SETS
 DENY, REVIEW, APPROVE = "deny", "review", "approve"
 RANK = {APPROVE: 0, REVIEW: 1, DENY: 2}
 
@@ -243,28 +243,31 @@ def _holds(tests, norm: str, raw: str) -> bool:
     return False
 
 
-def first_in_any(norms, raws, tests):
+# These take a field's values as written (`ln.raw_substances`: every non-blank value, in order) and the
+# field's normal form, in which names, codes and diagnoses compare (stems match the written words).
+
+def first_in_any(raws, form: str, tests):
     """The first value (as written) that one of the set tests holds for, or None."""
-    for n, r in zip(norms, raws):
-        if _holds(tests, n, r):
+    for r in raws:
+        if _holds(tests, normal(form, r), r):
             return r
     return None
 
 
-def first_outside(norms, raws, tests):
+def first_outside(raws, form: str, tests):
     """The first value (as written) that no set test holds for, or None."""
-    for n, r in zip(norms, raws):
-        if not _holds(tests, n, r):
+    for r in raws:
+        if not _holds(tests, normal(form, r), r):
             return r
     return None
 
 
-def every_in(norms, raws, tests):
+def every_in(raws, form: str, tests):
     """The first value (as written) when there is at least one and the set tests hold for each, else None."""
-    if not norms:
+    if not raws:
         return None
-    for n, r in zip(norms, raws):
-        if not _holds(tests, n, r):
+    for r in raws:
+        if not _holds(tests, normal(form, r), r):
             return None
     return raws[0]
 
