@@ -500,7 +500,13 @@ class _Checker:
     def pass_limits(self) -> None:
         for unit in self.by_id.values():
             for rule in unit.policy.rules:
-                for c in walk(rule.cond):
+                for c in rule_conds(rule):
+                    span_of = _too_long(c)
+                    if span_of is not None:
+                        self.diags.append(error("PR304", f"a window or gap of {span_of[0]} is longer than {MAX_YEARS} years",
+                                                span_of[1], help=f"payer rules look back days, months or a few years: use at most "
+                                                f"{MAX_YEARS * 12} months or {MAX_DAYS} days"))
+                        continue
                     if isinstance(c, nodes.SessionLimit):
                         if c.count.value == 0:
                             self.diags.append(error("PR304", "a limit of `more than 0` sessions denies every session", c.count.span,
@@ -620,6 +626,22 @@ class _Checker:
             rarc=rule.rarc.value.upper() if rule.rarc else None,
             span=sp,
         )
+
+
+MAX_YEARS = 100  # the longest window or gap a rule may name (a bound, so date arithmetic stays small)
+MAX_DAYS = MAX_YEARS * 366
+
+
+def _too_long(c: nodes.Cond) -> tuple[str, Span] | None:
+    """(`N unit`, where) of a window or spacing longer than MAX_YEARS, else None."""
+    if isinstance(c, nodes.SessionLimit) and c.window.size is not None:
+        n, unit, sp = c.window.size.value, c.window.unit, c.window.size.span
+    elif isinstance(c, nodes.Spacing):
+        n, unit, sp = c.days.value, c.unit, c.days.span
+    else:
+        return None
+    limit = MAX_DAYS if unit == "days" else MAX_YEARS * 12
+    return (f"{n} {unit}", sp) if n > limit else None
 
 
 def _period(v: nodes.Version | None) -> tuple[date, date]:

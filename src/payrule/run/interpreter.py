@@ -105,27 +105,30 @@ def set_holds_code(s: SetDef, code: str) -> bool:
 # ---- dates, from contract section 3 ---------------------------------------------------------------
 
 
-def months_before(d: date, months: int) -> date:
+def months_before(d: date, months: int) -> date | None:
     """`d` minus `months` calendar months; a day past the end of the month becomes its last day
-    (2025-03-15 minus 12 months is 2024-03-15; 2024-02-29 minus 12 months is 2023-02-28)."""
-    year, month = d.year, d.month - months
-    while month < 1:
-        month += 12
-        year -= 1
+    (2025-03-15 minus 12 months is 2024-03-15; 2024-02-29 minus 12 months is 2023-02-28). None when
+    that is before 0001-01-01, the first day there is."""
+    years_back, month = divmod(d.month - 1 - months, 12)
+    year, month = d.year + years_back, month + 1
+    if year < 1:
+        return None
     last_day = calendar.monthrange(year, month)[1]
     return date(year, month, min(d.day, last_day))
 
 
 def in_window(p: date, d: date, window: ir.Window) -> bool:
-    """Whether an earlier session on day `p` counts for a line on day `d` (p < d is required)."""
+    """Whether an earlier session on day `p` counts for a line on day `d` (p < d is required). A window
+    reaching back before 0001-01-01 holds every earlier day."""
     if not p < d:
         return False
     if window.unit == "calendar year":
         return p.year == d.year
     assert window.size is not None
     if window.unit == "days":
-        return p > d - timedelta(days=window.size)
-    return p > months_before(d, window.size)
+        return p.toordinal() > d.toordinal() - window.size
+    floor = months_before(d, window.size)
+    return floor is None or p > floor
 
 
 def window_first_day(d: date, window: ir.Window) -> date:
@@ -134,8 +137,27 @@ def window_first_day(d: date, window: ir.Window) -> date:
         return date(d.year, 1, 1)
     assert window.size is not None
     if window.unit == "days":
-        return d - timedelta(days=window.size) + timedelta(days=1)
-    return months_before(d, window.size) + timedelta(days=1)
+        return date.fromordinal(max(d.toordinal() - window.size + 1, 1))
+    floor = months_before(d, window.size)
+    return date.min if floor is None else floor + timedelta(days=1)
+
+
+def day_after(d: date) -> date | None:
+    """The next day, or None after 9999-12-31."""
+    return d + timedelta(days=1) if d < date.max else None
+
+
+def first_day_when(start: date, ok) -> date | None:
+    """The first day from `start` on for which `ok(day)` holds, trying one day after another; None
+    when no day up to 9999-12-31 does."""
+    day: date | None = start
+    while day is not None and not ok(day):
+        day = day_after(day)
+    return day
+
+
+def iso_or_none(d: date | None) -> str:
+    return d.isoformat() if d is not None else "none"
 
 
 def window_words(window: ir.Window) -> str:
@@ -516,8 +538,11 @@ class Patient:
         sessions = self.session_days(cond.set, d, cond.by, value)
         counted = [p for p in sessions if in_window(p, d, window)]
         first = window_first_day(d, window)
-        last = d - timedelta(days=1)
-        facts = [f"window ({window_words(window)} before {d.isoformat()}): {first.isoformat()} to {last.isoformat()}"]
+        if d > date.min:
+            facts = [f"window ({window_words(window)} before {d.isoformat()}): {first.isoformat()} to "
+                     f"{(d - timedelta(days=1)).isoformat()}"]
+        else:
+            facts = [f"window ({window_words(window)} before {d.isoformat()}): no earlier day"]
         if counted:
             facts.append(f"{len(counted)} {cond.set.name} session(s){where} counted: " + "; ".join(
                 f"{p.isoformat()} ({', '.join(s.short_label() for s in sessions[p])})" for p in counted))
@@ -528,12 +553,12 @@ class Patient:
         facts.append(f"this line's session would be the {ordinal_words(n)}; the limit is {limit}")
         provides: dict[str, str] = {}
         if held:
-            nxt = d + timedelta(days=1)
-            while sum(1 for p in counted if in_window(p, nxt, window)) >= limit:
-                nxt += timedelta(days=1)
-            facts.append(f"next eligible date: {nxt.isoformat()}")
+            start = day_after(d)
+            nxt = None if start is None else first_day_when(
+                start, lambda q: sum(1 for p in counted if in_window(p, q, window)) < limit)
+            facts.append(f"next eligible date: {iso_or_none(nxt)}")
             provides = {"n": str(n), "nth": ordinal_words(n), "limit": str(limit), "window": window_words(window),
-                        "sessions": ", ".join(p.isoformat() for p in counted), "next_date": nxt.isoformat(),
+                        "sessions": ", ".join(p.isoformat() for p in counted), "next_date": iso_or_none(nxt),
                         "year": str(d.year)}
         return Check(cond, held, facts, provides)
 
@@ -547,20 +572,26 @@ class Patient:
         last = max(sessions)
         days = (svc.day - last).days
         need = cond.days
+        nxt: date | None
         if cond.unit == "days":
-            nxt = last + timedelta(days=need)
+            nxt = date.fromordinal(last.toordinal() + need) if last.toordinal() + need <= date.max.toordinal() else None
             held = days < need
             required = f"at least {need} required"
         else:  # calendar months: apart enough when last <= d minus N months
-            held = last > months_before(svc.day, need)
-            nxt = last + timedelta(days=1)
-            while last > months_before(nxt, need):
-                nxt += timedelta(days=1)
-            required = f"at least {need} month{'s' if need != 1 else ''} required (last session on or before {months_before(svc.day, need).isoformat()})"
+            floor = months_before(svc.day, need)
+            held = floor is None or last > floor
+
+            def apart(q: date) -> bool:
+                f = months_before(q, need)
+                return f is not None and last <= f
+
+            nxt = first_day_when(last, apart)
+            required = (f"at least {need} month{'s' if need != 1 else ''} required (last session on or before "
+                        f"{iso_or_none(floor)})")
         facts = [f"last {cond.set.name} session{where}: {last.isoformat()} ({', '.join(s.short_label() for s in sessions[last])})",
                  f"{days} days before this line; {required}",
-                 f"next eligible date: {nxt.isoformat()}"]
-        provides = {"days": str(days), "last_date": last.isoformat(), "min_days": str(need), "next_date": nxt.isoformat()}
+                 f"next eligible date: {iso_or_none(nxt)}"]
+        provides = {"days": str(days), "last_date": last.isoformat(), "min_days": str(need), "next_date": iso_or_none(nxt)}
         return Check(cond, held, facts, provides)
 
     # -- rules ---------------------------------------------------------------------------------

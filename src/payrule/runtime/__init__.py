@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right, insort
+from calendar import monthrange
 from datetime import date
 from functools import lru_cache
 from types import MappingProxyType
@@ -305,9 +306,9 @@ def line_key(ln, field: str, extra: bool):
 # ---- dates -------------------------------------------------------------------------------------
 
 @lru_cache(maxsize=16384)
-def iso(ordinal: int) -> str:
-    """A date ordinal as YYYY-MM-DD."""
-    return date.fromordinal(ordinal).isoformat()
+def iso(ordinal: int | None) -> str:
+    """A date ordinal as YYYY-MM-DD; `none` for no date (a next eligible date past 9999-12-31)."""
+    return "none" if ordinal is None else date.fromordinal(ordinal).isoformat()
 
 
 def iso_list(ordinals) -> str:
@@ -323,52 +324,53 @@ def nth(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def _sub_months(d: date, months: int) -> date:
-    y, m = divmod(d.year * 12 + d.month - 1 - months, 12)
-    return _clamped(y, m + 1, d.day)
+_LAST_DAY = date.max.toordinal()  # 9999-12-31: dates end there, and so does every computation on them
 
 
-def _add_months(d: date, months: int) -> date:
+def _shift_months(d: date, months: int) -> date | None:
+    """`d` plus `months` calendar months (negative: minus), a day past the end of the month becoming its
+    last day (2024-02-29 minus 12 months is 2023-02-28); None outside 0001-01-01..9999-12-31."""
     y, m = divmod(d.year * 12 + d.month - 1 + months, 12)
-    return _clamped(y, m + 1, d.day)
-
-
-def _clamped(y: int, m: int, day: int) -> date:
-    while True:
-        try:
-            return date(y, m, day)
-        except ValueError:
-            day -= 1
+    if not 1 <= y <= 9999:
+        return None
+    return date(y, m + 1, min(d.day, monthrange(y, m + 1)[1]))
 
 
 @lru_cache(maxsize=65536)
 def window_floor(d: int, unit: str, size: int) -> int:
     """The exclusive lower bound of the window ending on day `d`: a session on day p counts when
-    floor < p < d. "N months" is calendar months (2024-02-29 minus 12 months is 2023-02-28)."""
+    floor < p < d. "N months" is calendar months (2024-02-29 minus 12 months is 2023-02-28). A window
+    reaching back before 0001-01-01 holds every earlier day (floor 0)."""
     if unit == "days":
-        return d - size
+        return max(d - size, 0)
     if unit == "months":
-        return _sub_months(date.fromordinal(d), size).toordinal()
+        floor = _shift_months(date.fromordinal(d), -size)
+        return floor.toordinal() if floor is not None else 0
     return date(date.fromordinal(d).year, 1, 1).toordinal() - 1  # calendar year
 
 
-def _next_eligible(key_session: int, unit: str, size: int) -> int:
-    """The first day whose window no longer holds `key_session`."""
+def _next_eligible(key_session: int, unit: str, size: int) -> int | None:
+    """The first day whose window no longer holds `key_session`; None when that is after 9999-12-31."""
     if unit == "days":
-        return key_session + size
-    if unit == "months":
-        c = _add_months(date.fromordinal(key_session), size).toordinal()
-        while window_floor(c, unit, size) < key_session:
-            c += 1
-        return c
-    return date(date.fromordinal(key_session).year + 1, 1, 1).toordinal()
+        nxt = key_session + size
+    elif unit == "months":
+        shifted = _shift_months(date.fromordinal(key_session), size)
+        if shifted is None:
+            return None
+        nxt = shifted.toordinal()
+        while nxt <= _LAST_DAY and window_floor(nxt, unit, size) < key_session:  # a day or three at most
+            nxt += 1
+    else:
+        year = date.fromordinal(key_session).year + 1
+        nxt = date(year, 1, 1).toordinal() if year <= 9999 else _LAST_DAY + 1
+    return nxt if nxt <= _LAST_DAY else None
 
 
 class LimitHit(NamedTuple):
     n: int  # this line's session would be the n-th in the window
     limit: int
     dates: tuple  # the earlier sessions counted
-    next_date: int  # first date a session would be within the limit again
+    next_date: int | None  # first date a session would be within the limit again (None: after 9999-12-31)
     year: int
 
 
@@ -376,7 +378,7 @@ class SpacingHit(NamedTuple):
     last_date: int
     days: int
     min_days: int
-    next_date: int
+    next_date: int | None  # None: after 9999-12-31
 
 
 class SameDayHit(NamedTuple):
@@ -427,7 +429,7 @@ def spacing(g: "Group", ln: Line, set_name: str, min_gap: int, unit: str = "days
     if unit == "days":
         if days >= min_gap:
             return None
-        return SpacingHit(last, days, min_gap, last + min_gap)
+        return SpacingHit(last, days, min_gap, _next_eligible(last, "days", min_gap))
     if last <= window_floor(ln.date, "months", min_gap):
         return None
     return SpacingHit(last, days, min_gap, _next_eligible(last, "months", min_gap))
