@@ -26,6 +26,11 @@ from payrule.lang.source import SourceFile
 from payrule.loader import Workspace, load_module, load_workspace
 from payrule.runtime import API_VERSION
 
+from conftest import POLICIES, ROOT
+
+ROOT_EXAMPLES = ROOT / "examples" / "claims.jsonl"
+POLICY = POLICIES / "aetna" / "trigger_points.policy"
+
 SENTINEL = "PAYRULE_PWNED"
 PAYLOAD = f"__import__('builtins').setattr(__import__('builtins'), '{SENTINEL}', 1)"
 P = PAYLOAD
@@ -432,3 +437,17 @@ def test_lone_surrogate_escape_is_refused_or_printed(tmp_path, cli):
         assert "p.policy:4:" in res.err
     else:
         assert res.code == 0 and len(res.objects) == 1
+
+
+@pytest.mark.parametrize("where", ["missing", "file"])
+@pytest.mark.parametrize("command", ["check", "test", "lint", "explain", "compile", "why"])
+def test_a_policies_folder_that_is_not_one_is_a_usage_error(cli, tmp_path, where, command):
+    bad = tmp_path / "nowhere" if where == "missing" else tmp_path / "a.txt"
+    if where == "file":
+        bad.write_text("not a folder")
+    args = {"check": [str(ROOT_EXAMPLES)], "test": [], "lint": [str(POLICY)], "explain": [str(POLICY)],
+            "compile": [str(POLICY), "-o", str(tmp_path / "out")], "why": [str(ROOT_EXAMPLES), "--claim", "EX-01"]}[command]
+    res = cli(command, *args, "--policies", str(bad))
+    assert res.code == 2, (res.out, res.err)
+    assert "Traceback" not in res.err
+    assert ("does not exist" if where == "missing" else "is not a folder") in res.err

@@ -70,6 +70,8 @@ CASES: dict[str, tuple] = {
     "PR310": ((rule("code in TPI and lacks musles"),), (rule("code in TPI and lacks muscles"),)),
     "PR007": ((rule("code in TPI").replace("    per CPT\n", "    per CPT\n    until 2025-02-29\n"),),
               (rule("code in TPI").replace("    per CPT\n", "    per CPT\n    until 2025-02-28\n"),)),
+    "PR008": ((rule("code in TPI and units > 1234567"),), (rule("code in TPI and units > 123456"),)),
+    "PR009": ((rule("code in TPI and " + "not " * 150 + "units > 1"),), (rule("code in TPI and not units > 1"),)),
     "PR106": ((CLEAN.replace("  payer acme\n", "  payer acme\n  alias \" ACME \"\n"),),
               (CLEAN.replace("  payer acme\n", "  payer acme\n  alias \"acme health\"\n"),)),
     "PR107": ((CLEAN.replace("  payer acme\n", "  payer acme\n  version from 2025-01-01\n  version until 2025-12-31\n"),),
@@ -362,3 +364,9 @@ def test_lint_a_file_uses_the_shipped_policies_for_includes(cli, tmp_path):
 def test_lint_missing_file_or_folder_is_a_usage_error(cli, tmp_path):
     assert cli("lint", tmp_path / "nope.policy").code == 2
     assert cli("lint", "--policies", tmp_path / "nope").code == 2
+
+
+def test_a_policy_file_with_a_byte_order_mark_is_read(tmp_path):
+    path = tmp_path / "bom.policy"
+    path.write_bytes(b"\xef\xbb\xbf" + CLEAN.encode())
+    assert lint(load_workspace(files=[(path, "bom.policy")])) == []

@@ -80,7 +80,8 @@ def load_workspace(files: Iterable[tuple[Path, str]] = (), dirs: Iterable[Path] 
     entries: dict[str, tuple[Path | None, str]] = {}
     for d in dirs:
         if not Path(d).is_dir():
-            raise DiagnosticError([error("PR005", f"policy folder `{d}` does not exist", Span(str(d), 1, 1, 1, 1))])
+            what = "is not a folder" if Path(d).exists() else "does not exist"
+            raise DiagnosticError([error("PR005", f"policy folder `{d}` {what}", Span(str(d), 1, 1, 1, 1))])
         for p, name in discover(Path(d)):
             entries.setdefault(str(p.resolve()), (p, name))
     for p, name in files:

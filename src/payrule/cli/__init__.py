@@ -13,6 +13,7 @@ from typing import Sequence
 
 from payrule import __version__
 from payrule.api import PolicyError
+from payrule.lang.diagnostics import DiagnosticError
 from payrule.cli import commands
 from payrule.cli.commands._common import EXIT_OK, EXIT_USAGE
 
@@ -53,6 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args._run(args)
     except PolicyError as exc:
         sys.stderr.write(exc.rendered + "\n")
+        return EXIT_USAGE
+    except DiagnosticError as exc:  # a policy folder or file that cannot be read: one line each, exit 2
+        for d in exc.diagnostics:
+            sys.stderr.write(f"payrule: error[{d.code}]: {d.message}\n")
         return EXIT_USAGE
     except BrokenPipeError:  # pragma: no cover - `payrule check ... | head`
         return EXIT_OK

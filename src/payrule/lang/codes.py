@@ -140,6 +140,22 @@ _CATALOG: tuple[Code, ...] = (
         (_UNITS.replace("    per CPT\n", "    per CPT\n    from 2024-02-29\n"),),
         "write a day the calendar has.",
     ),
+    Code(
+        "PR008", _E, "a number too large",
+        "Numbers in a policy are counts, windows and units: at most six digits. A longer one is a slip (a "
+        "pasted id, a missing space), and refusing it keeps the arithmetic on dates small.",
+        (_UNITS.replace("units > 1", "units > 10000000"),),
+        (_UNITS.replace("units > 1", "units > 10"),),
+        "write the number you mean; a window is at most 100 years (PR304).",
+    ),
+    Code(
+        "PR009", _E, "a condition nested too deeply",
+        "A condition may nest parentheses and `not` at most 100 deep. Machine-written policies sometimes go "
+        "far deeper; payrule stops with this error, at the place, rather than run out of stack.",
+        (_UNITS.replace("units > 1", "(" * 130 + "units > 1" + ")" * 130),),
+        (_UNITS.replace("units > 1", "(units > 1)"),),
+        "write it flatter: `a and b and c` needs no parentheses, and `not not x` is `x`.",
+    ),
     # ---- policies and includes -------------------------------------------------------------------
     Code(
         "PR101", _E, "include of an unknown policy",

@@ -25,6 +25,10 @@ def parse(source: SourceFile) -> nodes.Policy:
         tree = parser().parse(source.text)
     except UnexpectedInput as exc:
         raise DiagnosticError([_syntax_diagnostic(source, exc)]) from None
+    deep = _too_deep(tree)
+    if deep is not None:
+        raise DiagnosticError([error("PR009", f"a condition nested more than {MAX_DEPTH} deep", source.span(*deep),
+                                     help="write it flatter: `a and b and c` needs no parentheses, and `not not x` is `x`")])
     try:
         policy = _ToAst(source).transform(tree)
     except VisitError as exc:  # errors raised inside the transformer arrive wrapped
@@ -32,6 +36,25 @@ def parse(source: SourceFile) -> nodes.Policy:
             raise exc.orig_exc from None
         raise
     return nodes.Policy(policy.id, policy.title, policy.statements, _comments(source), policy.span)
+
+
+MAX_DEPTH = 100  # conditions nest at most this deep: later stages walk them recursively
+MAX_DIGITS = 6  # numbers in a policy (counts, windows, units) have at most this many digits
+
+
+def _too_deep(tree: Tree[Token]) -> tuple[int, int] | None:
+    """(line, column) where the parse tree is nested more than MAX_DEPTH deep, else None (walked without
+    recursion: the tree may be deeper than Python's stack)."""
+    stack: list[tuple[Any, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH + 20:  # the statements above a condition take a few levels
+            meta = node.meta
+            return (getattr(meta, "line", 1), getattr(meta, "column", 1))
+        for child in node.children:
+            if isinstance(child, Tree):
+                stack.append((child, depth + 1))
+    return None
 
 
 def parse_text(text: str, name: str = "<policy>") -> nodes.Policy:
@@ -229,6 +252,9 @@ class _ToAst(Transformer[Token, Any]):
         return nodes.Text(decode_string(raw, sp), raw, sp)
 
     def _num(self, tok: Token) -> nodes.Number:
+        if len(tok.lstrip("0")) > MAX_DIGITS:
+            raise DiagnosticError([error("PR008", f"the number `{str(tok)[:12]}{'...' if len(tok) > 12 else ''}` is too large",
+                                         self._tspan(tok), help=f"numbers in a policy have at most {MAX_DIGITS} digits")])
         return nodes.Number(int(tok), self._tspan(tok))
 
     @staticmethod

@@ -37,9 +37,10 @@ class SourceFile:
 
     @classmethod
     def read(cls, path: str | Path, name: str | None = None) -> "SourceFile":
-        """Read a policy file as UTF-8; `name` defaults to the path as given."""
+        """Read a policy file as UTF-8, with or without a byte-order mark (some editors write one);
+        `name` defaults to the path as given."""
         p = Path(path)
-        return cls(name or p.as_posix(), p.read_text(encoding="utf-8"))
+        return cls(name or p.as_posix(), p.read_text(encoding="utf-8-sig"))
 
     def line_text(self, line: int) -> str:
         if 1 <= line <= len(self.lines):

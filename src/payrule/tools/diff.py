@@ -73,7 +73,7 @@ def _policy_id(name: str, text: str) -> str | None:
 
 def _read(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise DiffUsageError(f"cannot read policy file {path.as_posix()}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -41,7 +41,7 @@ def run(args) -> int:
     status = EXIT_OK
     for name in _expand(args.files):
         try:
-            text = sys.stdin.read() if name == "-" else Path(name).read_bytes().decode("utf-8")
+            text = sys.stdin.read() if name == "-" else Path(name).read_bytes().decode("utf-8-sig")
         except (OSError, UnicodeDecodeError) as exc:
             sys.stderr.write(f"payrule: error: cannot read policy file {name}: {getattr(exc, 'strerror', None) or exc}\n")
             status = EXIT_USAGE

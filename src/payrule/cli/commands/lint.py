@@ -35,7 +35,7 @@ def run(args) -> int:
     entries: dict[str, tuple[Path, str]] = {}
     for d in dirs:
         if not d.is_dir():
-            return usage_error(f"policy folder {d} does not exist")
+            return usage_error(f"policy folder {d} " + ("is not a folder" if d.exists() else "does not exist"))
         for p, name in discover(d):
             entries.setdefault(str(p.resolve()), (p, name))
     named: list[str] = []
@@ -54,7 +54,7 @@ def run(args) -> int:
     sources: list[SourceFile] = []
     for _, (p, name) in sorted(entries.items(), key=lambda kv: kv[1][1]):
         try:
-            sources.append(SourceFile(name, p.read_bytes().decode("utf-8")))
+            sources.append(SourceFile(name, p.read_bytes().decode("utf-8-sig")))
         except (OSError, UnicodeDecodeError) as exc:
             return usage_error(f"cannot read policy file {name}: {getattr(exc, 'strerror', None) or exc}")
     found = lint(sources, only=named if args.files else None)
