@@ -13,9 +13,9 @@ from typing import Sequence
 
 from payrule import __version__
 from payrule.api import PolicyError
-from payrule.lang.diagnostics import DiagnosticError
 from payrule.cli import commands
 from payrule.cli.commands._common import EXIT_OK, EXIT_USAGE
+from payrule.lang.diagnostics import DiagnosticError
 
 # The order subcommands are listed in `payrule --help`; modules not named here follow, sorted.
 ORDER = ("check", "compile", "explain", "why", "fmt", "lint", "test", "diff")
