@@ -451,3 +451,13 @@ def test_a_policies_folder_that_is_not_one_is_a_usage_error(cli, tmp_path, where
     assert res.code == 2, (res.out, res.err)
     assert "Traceback" not in res.err
     assert ("does not exist" if where == "missing" else "is not a folder") in res.err
+
+
+def test_two_policies_that_would_compile_to_one_module_file_are_refused(cli, tmp_path):
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "a.policy").write_text('policy evil-tpi "A"\n  payer a\n')
+    (tmp_path / "p" / "b.policy").write_text('policy evil_tpi "B"\n  payer b\n')
+    res = cli("compile", tmp_path / "p" / "a.policy", tmp_path / "p" / "b.policy", "-o", tmp_path / "out",
+              "--policies", tmp_path / "p")
+    assert res.code == 2 and "evil-tpi" in res.err and "evil_tpi" in res.err and "evil_tpi.py" in res.err
+    assert not (tmp_path / "out").exists()  # nothing written, nothing overwritten

@@ -33,6 +33,11 @@ def add_arguments(k) -> None:
     k.add_argument("--format", choices=("text", "json"), default="text", help=FORMAT_HELP)
 
 
+def module_file(policy_id: str) -> str:
+    """The file a policy's module is written to: `medicare-tpi` -> `medicare_tpi.py`."""
+    return policy_id.replace("-", "_").replace(".", "_") + ".py"
+
+
 def run(args) -> int:
     try:
         ws, files = load_policy_files(args.policy_files, args.policies)
@@ -44,10 +49,17 @@ def run(args) -> int:
         print(render_json(exc.diagnostics))
         return EXIT_USAGE
     out = Path(args.out)
+    targets: dict[str, str] = {}  # module file -> the policy it is for: two policies never share one
+    for p in files:
+        model = ws.model_for_file(p)
+        name = module_file(model.id)
+        if targets.setdefault(name, model.id) != model.id:
+            return usage_error(f"policies `{targets[name]}` and `{model.id}` would both compile to {name}: "
+                               "rename one (module names replace `-` with `_`)")
     out.mkdir(parents=True, exist_ok=True)
     for p in files:
         model = ws.model_for_file(p)
-        target = out / (model.id.replace("-", "_") + ".py")
+        target = out / module_file(model.id)
         target.write_text(compile_model(model), encoding="utf-8")
         if args.format != "json":
             print(f"{p.as_posix()} -> {target.as_posix()}")
