@@ -153,13 +153,12 @@ def _normalizer(memo: dict, limit: int):
         key = (form, *vs)
         hit = memo.get(key)
         if hit is None:
-            kept, seen = [], []
+            kept, seen = [], {}  # a dict keeps the first-seen order and finds a repeat at once
             for v in vs:
                 n = normal(form, v)
                 if n:
                     kept.append(v.strip())
-                    if n not in seen:
-                        seen.append(n)
+                    seen.setdefault(n, None)
             norm, raw = tuple(seen), tuple(kept)
             hit = (norm, norm if raw == norm else raw)  # most lists are already in normal form: share it
             if len(memo) < limit:

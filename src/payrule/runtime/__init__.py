@@ -435,9 +435,90 @@ def spacing(g: "Group", ln: Line, set_name: str, min_gap: int, unit: str = "days
     return SpacingHit(last, days, min_gap, _next_eligible(last, "months", min_gap))
 
 
+class DayLines:
+    """The lines of one day with a code in a set, in decision order (history first), as `same day as`
+    reads them. `hit` finds the first line other than the asking one that meets a qualifier in time
+    linear in the asking line's values, whatever the number of lines that day: for each field asked
+    about, the positions of the first two lines holding each value (and lacking any) are indexed once,
+    and kept up to date as lines are added."""
+
+    __slots__ = ("lines", "_values", "_lacking", "_done")
+
+    def __init__(self) -> None:
+        self.lines: list = []
+        self._values: dict[str, dict[str, list[int]]] = {}  # field -> value -> first two positions
+        self._lacking: dict[str, list[int]] = {}  # field -> first two positions of lines without values
+        self._done: dict[str, int] = {}  # field -> how many lines are indexed
+
+    def append(self, ln) -> None:
+        self.lines.append(ln)
+
+    def __iter__(self):
+        return iter(self.lines)
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def _index(self, field: str) -> None:
+        lines, start = self.lines, self._done.get(field, 0)
+        if start == len(lines):  # nothing new (the shared empty day is never written to)
+            return
+        by = self._values.setdefault(field, {})
+        lacking = self._lacking.setdefault(field, [])
+        for pos in range(start, len(lines)):
+            values = getattr(lines[pos], field)
+            if not values:
+                if len(lacking) < 2:
+                    lacking.append(pos)
+                continue
+            for v in values:
+                first = by.get(v)
+                if first is None:
+                    by[v] = [pos]
+                elif len(first) < 2 and first[-1] != pos:
+                    first.append(pos)
+        self._done[field] = len(lines)
+
+    def hit(self, ln, sharing: str | None, lacking: str | None):
+        lines = self.lines
+        if sharing is not None:
+            self._index(sharing)
+            by = self._values.get(sharing, {})
+            best = None
+            for v in getattr(ln, sharing):
+                for pos in by.get(v, ()):
+                    if lines[pos] is not ln:
+                        if best is None or pos < best:
+                            best = pos
+                        break
+            if best is None:
+                return None
+            for v in getattr(ln, sharing):  # the first of this line's values that line holds
+                if best in by.get(v, ()):
+                    return SameDayHit(lines[best], v)
+            return None  # pragma: no cover - best came from one of them
+        if lacking is not None:
+            self._index(lacking)
+            for pos in self._lacking.get(lacking, ()):
+                if lines[pos] is not ln:
+                    return SameDayHit(lines[pos], "")
+            return None
+        for o in lines[:2]:
+            if o is not ln:
+                return SameDayHit(o, "")
+        return None
+
+
+_NO_LINES = DayLines()
+
+
 def same_day_hit(others, ln: Line, sharing: str | None = None, lacking: str | None = None):
     """The first other line (in decision order) meeting the qualifier, as a SameDayHit, or None."""
+    if isinstance(others, DayLines):
+        return others.hit(ln, sharing, lacking)
     for o in others:
+        if o is ln:
+            continue
         if sharing is not None:
             mine = getattr(ln, sharing)
             theirs = getattr(o, sharing)
@@ -470,21 +551,21 @@ class Group:
     def __init__(self, lines, history, same_day_sets, earlier_sets, session_sets, grouped_sets=None):
         self._day: dict[str, dict[int, list]] = {}
         for name, members in same_day_sets.items():
-            idx: dict[int, list] = {}
+            idx: dict[int, DayLines] = {}
             for ln in history:
                 if ln.code in members:
-                    idx.setdefault(ln.date, []).append(ln)
+                    _day_of(idx, ln.date).append(ln)
             for ln in lines:
                 if ln.code in members:
-                    idx.setdefault(ln.date, []).append(ln)
+                    _day_of(idx, ln.date).append(ln)
             self._day[name] = idx
-        self._earlier: dict[str, dict[int, list]] = {}
+        self._earlier: dict[str, dict[int, DayLines]] = {}
         self._earlier_sets = tuple(earlier_sets.items())
         for name, members in self._earlier_sets:
             idx = {}
             for ln in history:
                 if ln.code in members:
-                    idx.setdefault(ln.date, []).append(ln)
+                    _day_of(idx, ln.date).append(ln)
             self._earlier[name] = idx
         self.sessions: dict[str, list] = {}
         self._session_sets = tuple(session_sets.items())
@@ -506,17 +587,18 @@ class Group:
             self.grouped[key] = {v: sorted(ds) for v, ds in by_value.items()}
 
     def same_day(self, ln: Line, set_name: str):
-        return [o for o in self._day[set_name].get(ln.date, ()) if o is not ln]
+        """The day's lines in the set (the asking line among them: same_day_hit passes over it)."""
+        return self._day[set_name].get(ln.date, _NO_LINES)
 
     def earlier_same_day(self, ln: Line, set_name: str):
-        return self._earlier[set_name].get(ln.date, ())
+        return self._earlier[set_name].get(ln.date, _NO_LINES)
 
     def record(self, ln: Line) -> None:
         """Count a line that was not denied toward later lines' limits."""
         code = ln.code
         for name, members in self._earlier_sets:
             if code in members:
-                self._earlier[name].setdefault(ln.date, []).append(ln)
+                _day_of(self._earlier[name], ln.date).append(ln)
         for name, members in self._session_sets:
             if code in members:
                 _add_date(self.sessions[name], ln.date)
@@ -525,6 +607,13 @@ class Group:
                 v = line_key(ln, field, extra)
                 if v is not None:
                     _add_date(self.grouped[key].setdefault(v, []), ln.date)
+
+
+def _day_of(idx: dict, day: int) -> DayLines:
+    found = idx.get(day)
+    if found is None:
+        found = idx[day] = DayLines()
+    return found
 
 
 def _add_date(dates: list, d: int) -> None:
