@@ -61,3 +61,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except BrokenPipeError:  # pragma: no cover - `payrule check ... | head`
         return EXIT_OK
+    except KeyboardInterrupt:  # Ctrl-C: no traceback; an output file is left only as `FILE.partial`
+        sys.stderr.write("payrule: interrupted\n")
+        return 130

@@ -1,6 +1,8 @@
 """`payrule check`: decide claims with the policies."""
 from __future__ import annotations
 
+import contextlib
+
 import gc
 import os
 import sys
@@ -89,15 +91,14 @@ def _run(args) -> int:
         records.extend(recs)
     decided = decide(policies.checkers, records, history, progress=lambda done, total: bar.update("deciding", done, total))
     bar.close()
-    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     try:
-        if args.format == "table":
-            out.write(format_table(decided))
-        else:
-            out.writelines(render_jsonl(decided))
-    finally:
-        if args.output:
-            out.close()
+        with _output(args.output, "w") as out:
+            if args.format == "table":
+                out.write(format_table(decided))
+            else:
+                out.writelines(render_jsonl(decided))
+    except OSError as exc:
+        return usage_error(f"cannot write {args.output or 'the decisions'}: {exc.strerror or exc}")
     errors = sum(1 for d in decided if isinstance(d, ClaimError))
     if not args.quiet and (args.summary or sys.stderr.isatty()):
         counts = {"error": errors}
@@ -108,6 +109,29 @@ def _run(args) -> int:
                 lines += len(d.claim.lines)
         sys.stderr.write(summary(counts, len(decided), lines, time.monotonic() - started) + "\n")
     return EXIT_CLAIM_ERRORS if errors else EXIT_OK
+
+
+@contextlib.contextmanager
+def _output(path: str | None, mode: str):
+    """Where the decisions go. A file is written as `PATH.partial` and renamed to PATH once complete, so
+    PATH is never a short output: a run that is killed, interrupted or fails leaves only the `.partial`
+    file, named for what it is. Standard output is flushed here, so a full disk is an error, not lost."""
+    if path is None:
+        out = sys.stdout if "b" not in mode else _binary_stdout()
+        yield out
+        out.flush()
+        return
+    partial = path + ".partial"
+    f = open(partial, mode, **({} if "b" in mode else {"encoding": "utf-8"}))
+    try:
+        yield f
+        f.close()
+    except BaseException:
+        f.close()
+        if isinstance(sys.exc_info()[1], KeyboardInterrupt):
+            sys.stderr.write(f"payrule: interrupted: the decisions so far are in {partial}\n")
+        raise
+    os.replace(partial, path)
 
 
 def _is_jsonl(path: str) -> bool:
@@ -141,21 +165,20 @@ def _run_streaming(args, policies, history, path, bar, started, session: ReadSes
     from payrule.run.stream import check_file
 
     try:
-        out = open(args.output, "wb") if args.output else _binary_stdout()
+        with _output(args.output, "wb") as out:
+            sys.stdout.flush()
+            try:
+                counts, lines = check_file(policies.checkers, path, history, out,
+                                           progress=lambda phase, done, total: bar.update(phase, done, total),
+                                           session=session)
+            except OSError as exc:
+                if exc.filename == path:
+                    return usage_error(f"cannot read claims file {path}: {exc.strerror or exc}")
+                raise
     except OSError as exc:
-        return usage_error(f"cannot write {args.output}: {exc.strerror or exc}")
-    try:
-        sys.stdout.flush()
-        counts, lines = check_file(policies.checkers, path, history, out,
-                                   progress=lambda phase, done, total: bar.update(phase, done, total),
-                                   session=session)
-        out.flush()
-    except OSError as exc:
-        return usage_error(f"cannot read claims file {path}: {exc.strerror or exc}")
+        return usage_error(f"cannot write {args.output or 'the decisions'}: {exc.strerror or exc}")
     finally:
         bar.close()
-        if args.output:
-            out.close()
     if not args.quiet and (args.summary or sys.stderr.isatty()):
         sys.stderr.write(summary(counts, sum(counts.values()), lines, time.monotonic() - started) + "\n")
     return EXIT_CLAIM_ERRORS if counts.get("error") else EXIT_OK
