@@ -478,3 +478,20 @@ def test_property_fmt_is_idempotent_and_keeps_the_ast(text):
     assert "\n\n\n" not in out
     for line in out.splitlines():
         assert line == line.rstrip()
+
+
+def test_fmt_diff_applies_and_stays_linear_on_thousands_of_rules(tmp_path):
+    """The diff is matched stretch by stretch between `rule` lines: applying it to the file gives the
+    formatted file, whatever its size (difflib over a whole 10,000-rule file is quadratic)."""
+    from payrule.cli.commands.fmt import _opcodes
+
+    body = "".join(f"  rule r{i}: deny line when code in T and units > {i % 9 + 1}\n      message \"m {i}\"\n" for i in range(3000))
+    old = 'policy big "Big"\n  payer big\n  codes T = 20552\n' + body
+    new = format_text(old, "big.policy")
+    a, b = old.splitlines(), new.splitlines()
+    rebuilt: list[str] = []
+    for tag, i1, i2, j1, j2 in _opcodes(a, b):
+        rebuilt += a[i1:i2] if tag == "equal" else b[j1:j2]
+        if tag == "equal":
+            assert a[i1:i2] == b[j1:j2]
+    assert rebuilt == b
