@@ -225,8 +225,8 @@ def _kind(v) -> str:
 
 def _value(obj: dict, f: Field, where: str, session: ReadSession):
     """Field `f` of `obj` checked as the schema says: a text field's value as written (None when
-    absent), a list of strings, an int, a date's ordinal, a code trimmed; raises _Bad saying what
-    and where."""
+    absent), a list of strings, an int, a date's ordinal, a code (untrimmed: `"20552 "` is not 5 letters
+    or digits); raises _Bad saying what and where."""
     kind, key = f.kind, f.name
     if kind == "list":
         return _strings(obj, f, where)
@@ -235,12 +235,11 @@ def _value(obj: dict, f: Field, where: str, session: ReadSession):
     v = _text(obj, key, where, f.required)
     if v is None or kind == "text":
         return v
-    if kind == "date":
-        d = session.date_ordinal(v.strip())
+    if kind == "date":  # exactly YYYY-MM-DD, as the contract says: nothing is trimmed
+        d = session.date_ordinal(v)
         if d is None:
             raise _Bad(f"{where}{key} {json.dumps(v)} is not a real date ({f.item_words})")
         return d
-    v = v.strip()  # a code
     if f.item_pattern is not None and not f.item_pattern.match(v):
         raise _Bad(f"{where}{key} {json.dumps(v)} is not a procedure code ({f.item_words})")
     return v
