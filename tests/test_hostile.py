@@ -461,3 +461,23 @@ def test_two_policies_that_would_compile_to_one_module_file_are_refused(cli, tmp
               "--policies", tmp_path / "p")
     assert res.code == 2 and "evil-tpi" in res.err and "evil_tpi" in res.err and "evil_tpi.py" in res.err
     assert not (tmp_path / "out").exists()  # nothing written, nothing overwritten
+
+
+def test_the_contract_refuses_what_it_refuses(cli, tmp_path):
+    """Invalid UTF-8 anywhere on a line (an unknown field too) and a claim_id repeated in a second input file
+    are errors; a padded date or code is not trimmed into a valid one (issue 16)."""
+    good = '{"claim_id": "%s", "patient_id": "P", "payer": "aetna", %s"lines": [{"line": 1, "date": "%s", "code": "%s"}]}'
+    a = tmp_path / "a.jsonl"
+    a.write_bytes(b"\n".join([
+        (good % ("U", '"note": "XX", ', "2025-03-01", "20552")).encode().replace(b"XX", b"\xff\xfe"),
+        (good % ("D", "", " 2025-03-01", "20552")).encode(),
+        (good % ("K", "", "2025-03-01", "20552 ")).encode(),
+        (good % ("OK", "", "2025-03-01", "20552")).encode(),
+    ]) + b"\n")
+    b = tmp_path / "b.jsonl"
+    b.write_text(good % ("OK", "", "2025-03-02", "20553") + "\n")
+    res = cli("check", a, b)
+    errors = [o.get("error", "") for o in res.objects]
+    assert res.code == 1
+    assert errors[0].startswith(f"{a}: not UTF-8") and "not a real date" in errors[1] and "not a procedure code" in errors[2]
+    assert errors[3] == "" and errors[4] == f'{b}: claim_id "OK" was already used by an earlier claim'

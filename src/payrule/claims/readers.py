@@ -225,7 +225,7 @@ def _kind(v) -> str:
 
 def _value(obj: dict, f: Field, where: str, session: ReadSession):
     """Field `f` of `obj` checked as the schema says: a text field's value as written (None when
-    absent), a list of strings, an int, a date's ordinal, a code (untrimmed: `"20552 "` is not 5 letters
+    absent), a list of strings, an int, a date's ordinal, a code (untrimmed: `"12345 "` is not 5 letters
     or digits); raises _Bad saying what and where."""
     kind, key = f.kind, f.name
     if kind == "list":
@@ -350,7 +350,7 @@ def read_jsonl_rows(rows: Iterable[bytes], history: bool, first_order: int, tick
             tick(n, raw)
         if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]
-        if fast is not None:
+        if fast is not None and (raw.isascii() or _is_utf8(raw)):  # msgspec skips unknown fields unread
             try:
                 m = fast(raw)
             except _FAST_ERRORS:
@@ -389,6 +389,15 @@ def read_jsonl_rows(rows: Iterable[bytes], history: bool, first_order: int, tick
         except RecursionError:  # pragma: no cover - json already bounds nesting
             yield ClaimError(None, "nested too deeply to read", n)
         order += 1
+
+
+def _is_utf8(raw: bytes) -> bool:
+    """Whether a line is UTF-8 throughout, in fields no reader looks at too (contract section 5)."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 # ---- the fast path: msgspec structs built from the schema -----------------------------------------

@@ -14,6 +14,7 @@ from payrule.claims.readers import (
     ClaimError,
     HistoryError,
     ReadSession,
+    duplicate_id_error,
     is_csv,
     read_claims_stream,
     read_history,
@@ -75,6 +76,7 @@ def _run(args) -> int:
         return _run_streaming(args, policies, history, files[0], bar, started,
                               session.with_limits(LOW_MEMORY) if args.low_memory else session)
     records = []
+    used: set[str] = set()
     for path in files:
         progress = lambda done, total: bar.update("reading", done, total)  # noqa: E731
         try:
@@ -85,8 +87,11 @@ def _run(args) -> int:
                     recs = read_claims_stream(f, path, os.fstat(f.fileno()).st_size, len(records), progress, session)
         except OSError as exc:
             return usage_error(f"cannot read claims file {path}: {exc.strerror or exc}")
-        if len(files) > 1:
-            recs = [ClaimError(r.claim_id, f"{path}: {r.error}", r.input_line) if isinstance(r, ClaimError) else r for r in recs]
+        if len(files) > 1:  # several files are one input: a claim_id an earlier file used is an error here
+            recs = [ClaimError(r.claim_id, f"{path}: {r.error}", r.input_line) if isinstance(r, ClaimError)
+                    else ClaimError(r.claim_id, f"{path}: {duplicate_id_error(r.claim_id)}", r.input_line)
+                    if r.claim_id in used else r for r in recs]
+            used.update(r.claim_id for r in recs if not isinstance(r, ClaimError))
         records.extend(recs)
     decided = decide(policies.checkers, records, history, progress=lambda done, total: bar.update("deciding", done, total))
     bar.close()

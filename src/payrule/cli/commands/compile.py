@@ -34,7 +34,7 @@ def add_arguments(k) -> None:
 
 
 def module_file(policy_id: str) -> str:
-    """The file a policy's module is written to: `medicare-tpi` -> `medicare_tpi.py`."""
+    """The file a policy's module is written to: `acme-knee` -> `acme_knee.py`."""
     return policy_id.replace("-", "_").replace(".", "_") + ".py"
 
 
