@@ -38,7 +38,7 @@ BIG = """policy zz-determinism "Determinism: many members"
   diagnoses DX = {dx}
   stems ST = {stems}
   names NM = {names}
-  rule a: deny line when code in MANY and same day as OTHER sharing a muscle per S
+  rule r-a: deny line when code in MANY and same day as OTHER sharing a muscle per S
   rule b: review line when code in MANY and same day as earlier OTHER lacking muscles
   rule c: deny line when code in OTHER and more than 2 MANY sessions within 30 days
   rule d: deny line when code in OTHER and less than 5 days after the last TPI session

@@ -44,12 +44,12 @@ CASES: dict[str, tuple] = {
     "PR004": ((rule("code in TPI", message="a \\q"),), (rule("code in TPI", message="a \\\\q"),)),
     "PR006": ((rule("code in TPI", message="a \\uD83D"),), (rule("code in TPI", message="a \\uD83D\\uDEAB"),)),
     "PR101": ((policy("  include nowhere\n" + CLEAN.split("codes TPI = 20552, 20553\n")[1]),), (CLEAN,)),
-    "PR102": ({"a": 'policy a "A"\n  include b\n', "b": 'policy b "B"\n  include a\n'},
-              {"a": 'policy a "A"\n  include b\n', "b": 'policy b "B"\n'}),
-    "PR103": ({"a": 'policy same "A"\n', "b": 'policy same "B"\n'}, {"a": 'policy a "A"\n', "b": 'policy b "B"\n'}),
+    "PR102": ({"a": 'policy pa "A"\n  include b\n', "b": 'policy b "B"\n  include pa\n'},
+              {"a": 'policy pa "A"\n  include b\n', "b": 'policy b "B"\n'}),
+    "PR103": ({"a": 'policy same "A"\n', "b": 'policy same "B"\n'}, {"a": 'policy pa "A"\n', "b": 'policy b "B"\n'}),
     "PR104": (('policy x "T"\n  payer a\n  payer b\n',), ('policy x "T"\n  payer a\n',)),
-    "PR105": ({"a": 'policy a "A"\n  payer acme\n', "b": 'policy b "B"\n  payer ACME\n'},
-              {"a": 'policy a "A"\n  payer acme\n', "b": 'policy b "B"\n  payer aetna\n'}),
+    "PR105": ({"a": 'policy pa "A"\n  payer acme\n', "b": 'policy b "B"\n  payer ACME\n'},
+              {"a": 'policy pa "A"\n  payer acme\n', "b": 'policy b "B"\n  payer aetna\n'}),
     "PR201": ((rule("code in TPl"),), (rule("code in TPI"),)),
     "PR202": ((rule("code in TPI and lacks diagnosis in TPI"),),
               (rule("code in TPI and lacks diagnosis in D", extra="  diagnoses D = M79.1\n"),)),
@@ -72,6 +72,7 @@ CASES: dict[str, tuple] = {
               (rule("code in TPI").replace("    per CPT\n", "    per CPT\n    until 2025-02-28\n"),)),
     "PR008": ((rule("code in TPI and units > 1234567"),), (rule("code in TPI and units > 123456"),)),
     "PR009": ((rule("code in TPI and " + "not " * 150 + "units > 1"),), (rule("code in TPI and not units > 1"),)),
+    "PR110": ((rule("code in TPI").replace("rule r:", "rule deny:"),), (rule("code in TPI").replace("rule r:", "rule deny-all:"),)),
     "PR106": ((CLEAN.replace("  payer acme\n", "  payer acme\n  alias \" ACME \"\n"),),
               (CLEAN.replace("  payer acme\n", "  payer acme\n  alias \"acme health\"\n"),)),
     "PR107": ((CLEAN.replace("  payer acme\n", "  payer acme\n  version from 2025-01-01\n  version until 2025-12-31\n"),),
@@ -157,7 +158,7 @@ def test_findings_are_sorted_and_all_reported():
 def test_a_policy_including_one_with_a_syntax_error_is_not_checked_further():
     found = run_lint(
         common='policy common "C"\n  codes TPI = 20552 20553\n',
-        payer='policy payer "P"\n  payer acme\n  include common\n  source CPT "c"\n'
+        payer='policy acme-payer "P"\n  payer acme\n  include common\n  source CPT "c"\n'
               '  rule r:\n    deny line when code in TPI\n',  # no message, no per: not reported yet
         other='policy other "O"\n  payer b\n  codes X = 2055\n',
     )
@@ -168,7 +169,7 @@ def test_a_policy_including_one_with_a_syntax_error_is_not_checked_further():
 def test_only_reports_the_named_files_and_errors_in_what_they_include():
     files = [
         SourceFile("common.policy", 'policy common "C"\n  codes TPI = 2055\n  codes UNUSED = 20552\n'),
-        SourceFile("payer.policy", 'policy payer "P"\n  payer acme\n  include common\n  rule r:\n    deny line when code in TPI\n'),
+        SourceFile("payer.policy", 'policy acme-payer "P"\n  payer acme\n  include common\n  rule r:\n    deny line when code in TPI\n'),
         SourceFile("other.policy", 'policy other "O"\n  payer b\n  codes X = 2055\n'),
     ]
     found = lint(files, only=["payer.policy"])
@@ -301,7 +302,7 @@ def test_shadowed_by_a_rule_of_an_included_policy():
     found = run_lint(
         common='policy common "C"\n  source CPT "c"\n  codes TPI = 20552\n  rule units:\n    deny line when code in TPI and units > 1\n'
                '    message "m"\n    per CPT\n',
-        payer='policy payer "P"\n  payer acme\n  include common\n  rule more-units:\n'
+        payer='policy acme-payer "P"\n  payer acme\n  include common\n  rule more-units:\n'
               '    deny line when code in TPI and units > 1 and has modifier 59\n    message "m"\n    per CPT\n',
     )
     (d,) = found
@@ -338,7 +339,7 @@ def test_lint_a_folder_reports_every_file_in_it_sorted(cli, tmp_path):
     folder = tmp_path / "p"
     folder.mkdir()
     (folder / "b.policy").write_text(rule("code in TPl").replace("example", "b").replace("payer acme", "payer other"))
-    (folder / "a.policy").write_text(rule("code in TPI", extra="  codes X = 2055\n").replace("example", "a"))
+    (folder / "a.policy").write_text(rule("code in TPI", extra="  codes X = 2055\n").replace("example", "pa"))
     res = cli("lint", "--policies", folder)
     heads = [l.split(": ")[0] + ": " + l.split(": ")[1] for l in res.out.splitlines() if l.startswith("p/")]
     assert heads == [

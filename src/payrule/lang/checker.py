@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterator
 
 from payrule.lang import nodes
 from payrule.lang.diagnostics import Diagnostic, Severity, did_you_mean, error
+from payrule.lang.grammar import reserved_words
 from payrule.lang.model import CheckedRule, Model, Placeholder, Segment, SetDef, SourceDoc
 from payrule.lang.source import SourceFile, Span
 from payrule.runtime.schema import (
@@ -265,6 +266,19 @@ class _Checker:
                 span: Span = inc.policy.span
                 return span
         return root.policy.id.span
+
+    def pass_reserved(self) -> None:
+        """An id that is a keyword reads as the keyword to a person (`code in deny`): refused."""
+        reserved = reserved_words()
+        for u in self.units:
+            named: list[tuple[str, nodes.Ident]] = [("policy", u.policy.id)]
+            named += [("set", s.name) for s in u.policy.of_type(nodes.SetDecl)]
+            named += [("rule", r.id) for r in u.policy.rules]
+            named += [("source", s.name) for s in u.policy.of_type(nodes.Source)]
+            for what, ident in named:
+                if ident.value in reserved:
+                    self.diags.append(error("PR110", f"`{ident.value}` is a reserved word and cannot name a {what}", ident.span,
+                                            help=f"choose another name, e.g. `{ident.value}-{what}` (an id may contain a reserved word)"))
 
     def pass_duplicates(self) -> None:
         for u in self.units:
@@ -538,6 +552,7 @@ class _Checker:
 
     PASSES: tuple[tuple[str, Callable[["_Checker"], None]], ...] = (
         ("policy ids", pass_policy_ids),
+        ("reserved words", pass_reserved),
         ("includes", pass_includes),
         ("duplicates", pass_duplicates),
         ("clashes", pass_clashes),

@@ -311,6 +311,15 @@ _CATALOG: tuple[Code, ...] = (
     ),
     # ---- sets and codes --------------------------------------------------------------------------
     Code(
+        "PR110", _E, "a reserved word used as an id",
+        "Keywords (`deny`, `line`, `code`, `in`, `from`, ... the list is on the language page) have a meaning; "
+        "a policy, set, rule or source named by one would read as the keyword (`code in deny`). An id may "
+        "contain one: `deny-imaging`, `per-day`.",
+        (_UNITS.replace("rule units:", "rule per:"),),
+        (_UNITS.replace("rule units:", "rule per-session:"),),
+        "rename it; an id may contain the word.",
+    ),
+    Code(
         "PR201", _E, "unknown set",
         "A condition names a set that is not declared in the policy or in one it includes. Set names are "
         "case-sensitive; a close name gets a `did you mean`.",

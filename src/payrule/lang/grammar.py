@@ -75,6 +75,12 @@ def friendly(terminal: str) -> str:
     return terminal.lower()
 
 
+@functools.lru_cache(maxsize=None)
+def reserved_words() -> frozenset[str]:
+    """Every keyword of the language: an id may contain one (`per-day`) but not be one."""
+    return frozenset(w for words in _terminal_words().values() for w in words if w.isalpha())
+
+
 def keyword_of(terminal: str) -> list[str]:
     """The words a keyword terminal accepts (for "did you mean")."""
     return [w for w in _terminal_words().get(terminal, []) if w.isalpha()]
