@@ -481,3 +481,46 @@ def test_the_contract_refuses_what_it_refuses(cli, tmp_path):
     assert res.code == 1
     assert errors[0].startswith(f"{a}: not UTF-8") and "not a real date" in errors[1] and "not a procedure code" in errors[2]
     assert errors[3] == "" and errors[4] == f'{b}: claim_id "OK" was already used by an earlier claim'
+
+
+HUGE = {
+    "5000-digit number": ("units > " + "9" * 5000, "PR008"),
+    "5000 parentheses": ("(" * 5000 + "units > 1" + ")" * 5000, "PR009"),
+    "5000 nots": ("not " * 5000 + "units > 1", "PR009"),
+}
+
+
+@pytest.mark.parametrize("command", ["check", "explain", "compile", "lint", "fmt"])
+@pytest.mark.parametrize("name", sorted(HUGE))
+def test_huge_policies_get_a_diagnostic_on_every_command(cli, tmp_path, command, name):
+    cond, code = HUGE[name]
+    folder = tmp_path / "p"
+    folder.mkdir()
+    policy = folder / "huge.policy"
+    policy.write_text(f'policy huge "Huge"\n  payer huge\n  codes T = 20552\n  rule r: deny line when code in T and {cond}\n')
+    args = {"check": [str(ROOT_EXAMPLES), "--policies", str(folder)], "explain": [str(policy), "--policies", str(folder)],
+            "compile": [str(policy), "-o", str(tmp_path / "out"), "--policies", str(folder)],
+            "lint": [str(policy)], "fmt": ["--check", str(policy)]}[command]
+    res = cli(command, *args)
+    assert res.code == 2 if command != "lint" else res.code in (1, 2), res.err
+    assert f"[{code}]" in res.err + res.out and "Traceback" not in res.err
+
+
+def test_a_claim_line_with_two_hundred_thousand_muscles_is_decided(tmp_path):
+    import signal
+
+    def hang(signum, frame):  # pragma: no cover
+        raise TimeoutError("a 5 MB claim line is read in linear time")
+
+    muscles = [f"muscle number {i:06d}" for i in range(200_000)]
+    line = {"claim_id": "C1", "patient_id": "P", "payer": "medicare", "diagnoses": ["M79.18"],
+            "lines": [{"line": 1, "date": "2025-03-03", "code": "20553", "muscles": muscles + muscles[:10],
+                       "substances": ["lidocaine"]}]}
+    old = signal.signal(signal.SIGALRM, hang)
+    signal.alarm(60)  # a guard against a hang, not a speed test (bench/edges.py measures)
+    try:
+        (out,) = PolicySet.load([POLICIES]).check([line])
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    assert out["decision"] == "approve"
