@@ -524,3 +524,17 @@ def test_a_claim_line_with_two_hundred_thousand_muscles_is_decided(tmp_path):
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
     assert out["decision"] == "approve"
+
+
+def test_a_diagnostic_on_a_very_long_line_shows_the_part_around_the_caret():
+    from payrule.lang.diagnostics import SHOWN, DiagnosticError
+    from payrule.lang.parser import parse
+
+    text = 'policy x "X"\n  payer a\n  codes T = 20552\n  rule r: deny line when ' + "(" * 3000 + "code in T" + ")" * 3000 + "\n"
+    src = SourceFile("x.policy", text)
+    with pytest.raises(DiagnosticError) as exc:
+        parse(src)
+    shown = render(exc.value.diagnostics[0], src).splitlines()
+    assert len(shown[1]) < SHOWN + 20 and shown[1].startswith(" 4 | ...") and shown[1].endswith("...")
+    col = exc.value.diagnostics[0].span.col
+    assert shown[1][shown[2].index("^")] == src.line_text(4)[col - 1]  # the caret is under the same character

@@ -104,6 +104,9 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     return f"did you mean `{close[0]}`?" if close else None
 
 
+SHOWN = 160  # the most of a source line a diagnostic shows
+
+
 def render(diag: Diagnostic, source: SourceFile | None) -> str:
     """The diagnostic as text: location, message, the source line, a caret under the span, help."""
     sp = diag.span
@@ -115,8 +118,14 @@ def render(diag: Diagnostic, source: SourceFile | None) -> str:
         shown = text.expandtabs(1)
         width = sp.end_col - sp.col if sp.end_line == sp.line and sp.end_col > sp.col else 1
         width = max(1, min(width, len(shown) - sp.col + 1))
+        col = sp.col
+        if len(shown) > SHOWN:  # a very long line: the part around the caret, cut with `...`
+            start = max(0, min(col - 1 - SHOWN // 3, len(shown) - SHOWN))
+            width = min(width, SHOWN - (col - 1 - start))
+            shown = ("..." if start else "") + shown[start:start + SHOWN] + ("..." if start + SHOWN < len(shown) else "")
+            col = col - start + (3 if start else 0)
         out.append(f" {num} | {shown}")
-        out.append(f" {pad} | {' ' * (sp.col - 1)}{'^' * width}")
+        out.append(f" {pad} | {' ' * (col - 1)}{'^' * width}")
         lead = f" {pad} = "
     else:
         lead = "  = "
