@@ -61,7 +61,9 @@ class PolicySet:
 
     @classmethod
     def from_texts(cls, texts: dict[str, str], dirs: Sequence[str | Path] = ()) -> "PolicySet":
-        """Policies given as text, by the name they are reported under (tests, notebooks)."""
+        """Policies given as text, by the name they are reported under (tests, notebooks); `dirs` are policy
+        folders loaded with them, where their includes may be found (`dirs=[default_policy_dir()]` for the
+        shipped policies)."""
         sources = [SourceFile(name, text) for name, text in sorted(texts.items())]
         return cls(load_workspace(dirs=[Path(d) for d in dirs], texts=sources))
 
