@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from payrule import PolicySet
 from payrule.codegen.compiler import compile_model
 from payrule.lang.checker import Unit, check
-from payrule.lang.diagnostics import Diagnostic, DiagnosticError, render
+from payrule.lang.diagnostics import SHOWN, Diagnostic, DiagnosticError, render
 from payrule.lang.parser import parse
 from payrule.lang.source import SourceFile
 from payrule.loader import load_module, load_workspace
@@ -73,6 +73,12 @@ def assert_well_located(d: Diagnostic, sources: dict[str, SourceFile]) -> None:
     shown = line.expandtabs(1)
     rows = text.split("\n")
     src_row = f" {sp.line} | {shown}"
+    if len(shown) > SHOWN:  # a very long line is shown around the caret: the caret is under the same character
+        head = f" {sp.line} | "
+        (row,) = [r for r in rows if r.startswith(head)]
+        caret_row = rows[rows.index(row) + 1]
+        assert row[caret_row.index("^")] == shown[sp.col - 1], f"caret not under column {sp.col}:\n{text}"
+        return
     assert src_row in rows, f"source line missing:\n{text}"
     caret_row = rows[rows.index(src_row) + 1]
     prefix = f" {' ' * len(str(sp.line))} | "

@@ -104,7 +104,7 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     return f"did you mean `{close[0]}`?" if close else None
 
 
-SHOWN = 160  # the most of a source line a diagnostic shows
+SHOWN = 500  # the most of a source line a diagnostic shows (longer ones are machine-made)
 
 
 def render(diag: Diagnostic, source: SourceFile | None) -> str:
