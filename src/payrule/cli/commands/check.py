@@ -202,7 +202,9 @@ def format_table(decided) -> str:
         for ln in obj["lines"]:
             rows.append(f"{obj['claim_id']:<12} {ln['line']:>4} {ln['code']:<6} {ln['decision'].upper()}")
             for r in ln["reasons"]:
-                rows.append(f"{'':<12} {'':>4} {'':<6} {'':<8} {r['outcome']}: {r['message']} [{r['policy']}/{r['rule']}, {r['source']}]")
+                codes = "".join(f", {k.upper()} {r[k]}" for k in ("carc", "rarc") if k in r)
+                rows.append(f"{'':<12} {'':>4} {'':<6} {'':<8} {r['outcome']}: {r['message']} "
+                            f"[{r['policy']}/{r['rule']}, {r['source']}{codes}]")
     head = f"{'CLAIM':<12} {'LINE':>4} {'CODE':<6} DECISION"
     total = ", ".join(f"{n} {k}" for k, n in counts.items())
     return "\n".join([head, *rows, "", f"{sum(counts.values())} claims: {total}", ""])
