@@ -52,6 +52,8 @@ class PolicySet:
                     by_name.setdefault(name, []).append(checker)
         for name, found in by_name.items():  # several: versions of the payer's policy, by date of service
             self.checkers[name] = found[0] if len(found) == 1 and found[0].version is None else Versions(found)
+        # Whether a rule reads a claim or line field the schema does not know (the readers then keep them).
+        self.reads_extra = any(ir.reads_extra(r) for p in self.policies.values() for r in p.rules)
 
     @classmethod
     def load(cls, dirs: Sequence[str | Path] | None = None, files: Sequence[str | Path] = ()) -> "PolicySet":
@@ -72,10 +74,6 @@ class PolicySet:
         """The payer ids that have a policy (aliases left out)."""
         return sorted({c.payer for c in self.checkers.values() if c.payer is not None})
 
-    @property
-    def reads_extra(self) -> bool:
-        """Whether a rule reads a claim or line field the schema does not know (the readers keep them)."""
-        return any(ir.reads_extra(r) for p in self.policies.values() for r in p.rules)
 
     def check(self, claims: Iterable[dict] | bytes | str, history: Iterable[dict] | bytes | str = ()) -> list[dict]:
         """Decide claims given as dicts (or JSONL/CSV text); returns the contract's output objects.

@@ -107,7 +107,7 @@ def decide_group(checker: Checker | Versions, claims: list[Claim], history: Sequ
                         continue
                     msg = rule.fn(ln, g)
                     if msg is not None:
-                        hits[rule.id] = msg
+                        hits[(rule.policy, rule.id)] = msg
                         break
             if hits:
                 claim_hits[id(c)] = hits
@@ -125,16 +125,7 @@ def decide_group(checker: Checker | Versions, claims: list[Claim], history: Sequ
                     if r > rank:
                         rank = r
         else:
-            for rule in checker.rules:
-                if rule.scope == "claim":
-                    msg = hits.get(rule.id)
-                elif rule.guard is None or ln.code in rule.guard:
-                    msg = rule.fn(ln, g)
-                else:
-                    continue
-                if msg is not None:
-                    reasons.append((rule, msg))
-                    rank = max(rank, RANK[rule.outcome])
+            reasons, rank = _with_claim_hits(checker.rules, ln, g, hits)
         ln.decision = _BY_RANK[rank]
         ln.reasons = reasons or ()
         if rank < _DENY_RANK and tracks(ln.code):
@@ -168,24 +159,30 @@ def _decide_versions(versions: Versions, claims: list[Claim], history: Sequence[
     for ln in lines:
         v = versions.at(ln.date)
         assert v is not None
-        g, hits = groups[id(v)], claim_hits[id(ln.claim)]
-        reasons, rank = [], 0
-        for rule in v.rules:
-            if rule.scope == "claim":
-                msg = hits.get((rule.policy, rule.id))
-            elif rule.guard is None or ln.code in rule.guard:
-                msg = rule.fn(ln, g)
-            else:
-                continue
-            if msg is not None:
-                reasons.append((rule, msg))
-                rank = max(rank, RANK[rule.outcome])
+        reasons, rank = _with_claim_hits(v.rules, ln, groups[id(v)], claim_hits[id(ln.claim)])
         ln.decision = _BY_RANK[rank]
         ln.reasons = reasons or ()
         if rank < _DENY_RANK:
             for other in versions.versions:
                 if other.tracks(ln.code):
                     groups[id(other)].record(ln)
+
+
+def _with_claim_hits(rules, ln: Line, g: Group, hits: dict) -> tuple[list, int]:
+    """A line's reasons and rank when its claim has claim-rule hits (`hits`, by (policy, rule id)):
+    every rule in order, claim rules from `hits`, line rules run when their guard admits the code."""
+    reasons, rank = [], 0
+    for rule in rules:
+        if rule.scope == "claim":
+            msg = hits.get((rule.policy, rule.id))
+        elif rule.guard is None or ln.code in rule.guard:
+            msg = rule.fn(ln, g)
+        else:
+            continue
+        if msg is not None:
+            reasons.append((rule, msg))
+            rank = max(rank, RANK[rule.outcome])
+    return reasons, rank
 
 
 def _service_order(ln: Line) -> tuple[int, int]:

@@ -249,28 +249,25 @@ def _members(s: ir.SetDef) -> set[str]:
     return set(s.values) | {f"{lo}..{hi}" for lo, hi in s.ranges}
 
 
-def _all_rules(ps: PolicySet) -> dict[tuple[str, str], ir.Rule]:
-    out: dict[tuple[str, str], ir.Rule] = {}
+def _everywhere(ps: PolicySet, items: Callable[[ir.Policy], Iterable[tuple[tuple[str, str], Any]]]) -> dict:
+    """What every policy of a set holds, keyed by (declaring policy, name): the first found of each."""
+    out: dict = {}
     for pid in sorted(ps.policies):
-        for r in ps.policies[pid].rules:
-            out.setdefault((r.policy, r.id), r)
+        for key, value in items(ps.policies[pid]):
+            out.setdefault(key, value)
     return out
+
+
+def _all_rules(ps: PolicySet) -> dict[tuple[str, str], ir.Rule]:
+    return _everywhere(ps, lambda p: (((r.policy, r.id), r) for r in p.rules))
 
 
 def _all_sets(ps: PolicySet) -> dict[tuple[str, str], ir.SetDef]:
-    out: dict[tuple[str, str], ir.SetDef] = {}
-    for pid in sorted(ps.policies):
-        for s in ps.policies[pid].sets:
-            out.setdefault((s.policy, s.name), s)
-    return out
+    return _everywhere(ps, lambda p: (((s.policy, s.name), s) for s in p.sets))
 
 
 def _all_sources(ps: PolicySet) -> dict[tuple[str, str], str]:
-    out: dict[tuple[str, str], str] = {}
-    for pid in sorted(ps.policies):
-        for sid, text, owner in ps.policies[pid].sources:
-            out.setdefault((owner, sid), text)
-    return out
+    return _everywhere(ps, lambda p: (((owner, sid), text) for sid, text, owner in p.sources))
 
 
 def compare_rules(old: ir.Rule, new: ir.Rule) -> RuleChange | None:
