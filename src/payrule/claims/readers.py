@@ -24,7 +24,7 @@ from payrule.runtime.schema import LIST_FIELDS as _LIST_ORDER
 
 __all__ = ["ClaimError", "HistoryError", "Limits", "LOW_MEMORY", "ReadSession", "read_claims", "read_claims_stream",
            "read_claim_objects", "read_jsonl_rows", "read_one", "read_history", "history_error", "duplicate_id_error",
-           "build_claim", "is_csv", "LIST_FIELDS", "NUMBER_FIELDS", "FIELD_ALIASES", "normal"]
+           "build_claim", "claim_from_object", "is_csv", "LIST_FIELDS", "NUMBER_FIELDS", "FIELD_ALIASES", "normal"]
 
 # The old names, derived from the schema, for modules that still import them from here:
 # the line list fields and the normal form their values compare in, the words policies may use for them.
@@ -644,22 +644,51 @@ def is_csv(name: str, data: bytes) -> bool:
 
 
 def read_claims(data: bytes, name: str = "<stdin>", first_order: int = 0, progress=None,
-                session: ReadSession | None = None) -> list[Claim | ClaimError]:
+                session: ReadSession | None = None, fmt: str | None = None) -> list[Claim | ClaimError]:
     """Every record of a claims file, in input order: a Claim, or a ClaimError in its place.
+    `fmt`: jsonl, csv, x12 or fhir (`payrule.claims.formats`); found from the name and content when None.
     `progress(done, total)`, if given, is called now and then with input lines read so far.
-    `session`: the run's ReadSession (a new one with the default limits when not given)."""
-    reader = _csv if is_csv(name, data) else _jsonl
-    return list(reader(data, False, first_order, progress, session if session is not None else ReadSession()))
+    `session`: the run's ReadSession (a new one with the default limits when not given).
+    Raises `FormatError` for an X12 or FHIR file that cannot be read as one."""
+    return list(_records(data, name, False, first_order, progress, session if session is not None else ReadSession(), fmt))
+
+
+def _records(data: bytes, name: str, history: bool, first_order: int, progress, session: ReadSession,
+             fmt: str | None) -> Iterator[Claim | ClaimError]:
+    from payrule.claims import formats
+
+    fmt = fmt or formats.detect(name, data[:65536])
+    if fmt in ("x12", "fhir"):
+        return formats.build_mapped(formats.mapper(fmt)(data), history, first_order, session)
+    reader = _csv if fmt == "csv" else _jsonl
+    return reader(data, history, first_order, progress, session)
+
+
+def claim_from_object(obj, input_line: int, order: int, seen: set, history: bool = False,
+                      session: ReadSession | None = None) -> Claim | ClaimError:
+    """One decoded claim object (contract section 1) as a Claim, or the ClaimError saying what is wrong."""
+    try:
+        return build_claim(obj, input_line, order, seen, history, session)
+    except _Bad as exc:
+        return ClaimError(_peek_id(obj), str(exc), input_line)
+    except RecursionError:
+        return ClaimError(None, "nested too deeply to read", input_line)
 
 
 def read_claims_stream(stream: BinaryIO, name: str, size: int = 0, first_order: int = 0, progress=None,
-                       session: ReadSession | None = None) -> list[Claim | ClaimError]:
+                       session: ReadSession | None = None, fmt: str | None = None) -> list[Claim | ClaimError]:
     """Like read_claims, but JSON Lines are read from the stream line by line, so the whole file is
-    never held in memory (CSV is read whole). `progress(bytes_read, size)` is called now and then."""
+    never held in memory (the other formats are read whole). `progress(bytes_read, size)` is called now
+    and then."""
+    from payrule.claims.formats import detect
+
     session = session if session is not None else ReadSession()
     head = stream.peek(65536)[:65536] if hasattr(stream, "peek") else b""
-    if not head or is_csv(name, head):
-        return read_claims(stream.read(), name, first_order, progress, session)
+    if not head:  # a stream that cannot peek: read it whole, the format found from all of it
+        return read_claims(stream.read(), name, first_order, progress, session, fmt)
+    fmt = fmt or detect(name, head)
+    if fmt != "jsonl":
+        return read_claims(stream.read(), name, first_order, progress, session, fmt)
     read = 0
 
     def rows() -> Iterator[bytes]:
@@ -697,12 +726,17 @@ def read_claim_objects(objs: Iterable, session: ReadSession | None = None) -> li
     return out
 
 
-def read_history(data: bytes, name: str, session: ReadSession | None = None) -> list[Claim]:
-    """Claims from a history file; any unreadable claim makes the whole file unreadable (HistoryError)."""
-    reader = _csv if is_csv(name, data) else _jsonl
+def read_history(data: bytes, name: str, session: ReadSession | None = None, fmt: str | None = None) -> list[Claim]:
+    """Claims from a history file (any format); any unreadable claim makes the whole file unreadable
+    (HistoryError), and so does a file that cannot be read as its format."""
+    from payrule.claims.formats import FormatError
+
     out = []
-    for rec in reader(data, True, 0, None, session if session is not None else ReadSession()):
-        if isinstance(rec, ClaimError):
-            raise history_error(name, rec)
-        out.append(rec)
+    try:
+        for rec in _records(data, name, True, 0, None, session if session is not None else ReadSession(), fmt):
+            if isinstance(rec, ClaimError):
+                raise history_error(name, rec)
+            out.append(rec)
+    except FormatError as exc:
+        raise HistoryError(f"{name}: {exc}") from None
     return out
