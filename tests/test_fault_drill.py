@@ -32,7 +32,10 @@ def test_killed_half_way_the_output_is_complete_or_absent(big_claims, tmp_path, 
     out = tmp_path / "decisions.jsonl"
     proc = subprocess.Popen([PAYRULE, "check", str(big_claims), "-o", str(out), "-q", *mode],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    time.sleep(0.8)
+    partial = tmp_path / "decisions.jsonl.partial"
+    deadline = time.monotonic() + 30  # kill it once it is writing, however loaded the machine is
+    while not partial.exists() and not out.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     if out.exists():  # it finished first: then the output is all there

@@ -9,13 +9,13 @@ import time
 from pathlib import Path
 
 from payrule.api import PolicySet
+from payrule.claims.formats import FORMATS, FormatError, detect
 from payrule.claims.readers import (
     LOW_MEMORY,
     ClaimError,
     HistoryError,
     ReadSession,
     duplicate_id_error,
-    is_csv,
     read_claims_stream,
     read_history,
 )
@@ -26,15 +26,24 @@ from payrule.run.engine import decide, decision_json, render_jsonl
 
 NAME = "check"
 HELP = "decide claims with the policies"
-DESCRIPTION = "Decide claims (JSON Lines or CSV) with the policies; print one decision or error object per claim, in input order."
+DESCRIPTION = ("Decide claims (JSON Lines, CSV, X12 837P or FHIR R4) with the policies; print one decision or error "
+               "object per claim, in input order.")
+OUTPUTS = ("jsonl", "table", "fhir")
 
 
 def add_arguments(c) -> None:
-    c.add_argument("claims", nargs="*", metavar="CLAIMS", help="claims files (JSON Lines or CSV); standard input when none")
+    c.add_argument("claims", nargs="*", metavar="CLAIMS",
+                   help="claims files (JSON Lines, CSV, X12 837P or FHIR R4); standard input when none")
     c.add_argument("--history", metavar="FILE", help="earlier claims that count as already paid; not decided, not printed")
     c.add_argument("--policies", metavar="DIR", action="append", help="policy folder (default: the shipped policies); may repeat")
-    c.add_argument("--format", choices=("jsonl", "table"), default="jsonl", help="jsonl (default) or a table for people")
-    c.add_argument("-o", "--output", metavar="FILE", help="write decisions here instead of standard output")
+    c.add_argument("--format", choices=(*FORMATS, "table"), default=None,
+                   help="the claims' format: jsonl, csv, x12 or fhir (default: found from each file's name and "
+                        "first bytes); `table` is kept as the old spelling of --output-format table")
+    c.add_argument("--output-format", choices=OUTPUTS, default=None,
+                   help="jsonl decisions (default), a table for people, or FHIR R4 ClaimResponses (NDJSON)")
+    c.add_argument("-o", "--output", metavar="FILE",
+                   help="write decisions here instead of standard output (`--output fhir`, `table` or `jsonl` "
+                        "name the output format instead; write ./fhir for a file of that name)")
     c.add_argument("--low-memory", action="store_true",
                    help="also keep the reader's memo tables small: less memory, a little more time")
     c.add_argument("--in-memory", action="store_true",
@@ -53,7 +62,18 @@ def run(args) -> int:
         gc.enable()
 
 
+def _settle_formats(args) -> None:
+    """--format is the input's format; `--format table` and `--output fhir|table|jsonl` are read as the
+    output format (the old spelling, and the short one the issue tracker uses)."""
+    if args.format == "table":
+        args.format, args.output_format = None, args.output_format or "table"
+    if args.output in OUTPUTS:
+        args.output_format, args.output = args.output_format or args.output, None
+    args.output_format = args.output_format or "jsonl"
+
+
 def _run(args) -> int:
+    _settle_formats(args)
     started = time.monotonic()
     bar = Progress(enabled=not args.quiet and sys.stderr.isatty())
     dirs = [Path(d) for d in (args.policies or [default_policy_dir()])]
@@ -64,7 +84,7 @@ def _run(args) -> int:
     history = []
     if args.history:
         try:
-            history = read_history(read_input(args.history), args.history, session)
+            history = read_history(read_input(args.history), args.history, session)  # its format found from it
         except OSError as exc:
             return usage_error(f"cannot read history file {args.history}: {exc.strerror or exc}")
         except HistoryError as exc:
@@ -72,7 +92,8 @@ def _run(args) -> int:
     files = args.claims or ["-"]
     # A single JSON Lines file is decided one patient group at a time (payrule.run.stream); standard input,
     # CSV, several files and the table are read whole. Both give the same output.
-    if not args.in_memory and len(files) == 1 and files[0] != "-" and args.format == "jsonl" and _is_jsonl(files[0]):
+    if (not args.in_memory and len(files) == 1 and files[0] != "-" and args.output_format == "jsonl"
+            and args.format in (None, "jsonl") and _is_jsonl(files[0])):
         return _run_streaming(args, policies, history, files[0], bar, started,
                               session.with_limits(LOW_MEMORY) if args.low_memory else session)
     records = []
@@ -81,12 +102,15 @@ def _run(args) -> int:
         progress = lambda done, total: bar.update("reading", done, total)  # noqa: E731
         try:
             if path == "-":
-                recs = read_claims_stream(sys.stdin.buffer, "<stdin>", 0, len(records), progress, session)
+                recs = read_claims_stream(sys.stdin.buffer, "<stdin>", 0, len(records), progress, session, args.format)
             else:
                 with open(path, "rb") as f:
-                    recs = read_claims_stream(f, path, os.fstat(f.fileno()).st_size, len(records), progress, session)
+                    recs = read_claims_stream(f, path, os.fstat(f.fileno()).st_size, len(records), progress, session,
+                                              args.format)
         except OSError as exc:
             return usage_error(f"cannot read claims file {path}: {exc.strerror or exc}")
+        except FormatError as exc:
+            return usage_error(f"{'<stdin>' if path == '-' else path}: {exc}")
         if len(files) > 1:  # several files are one input: a claim_id an earlier file used is an error here
             recs = [ClaimError(r.claim_id, f"{path}: {r.error}", r.input_line) if isinstance(r, ClaimError)
                     else ClaimError(r.claim_id, f"{path}: {duplicate_id_error(r.claim_id)}", r.input_line)
@@ -97,8 +121,13 @@ def _run(args) -> int:
     bar.close()
     try:
         with _output(args.output, "w") as out:
-            if args.format == "table":
+            if args.output_format == "table":
                 out.write(format_table(decided))
+            elif args.output_format == "fhir":
+                from payrule.claims.fhir import render_claim_responses
+
+                out.writelines(b.decode("utf-8") for b in render_claim_responses(
+                    (decision_json(d) for d in decided), _claim_facts(records)))
             else:
                 out.writelines(render_jsonl(decided))
     except OSError as exc:
@@ -138,10 +167,16 @@ def _output(path: str | None, mode: str):
     os.replace(partial, path)
 
 
+def _claim_facts(records) -> dict[str, dict]:
+    """claim_id -> the claim's patient and payer, which a ClaimResponse names beside the decision."""
+    return {r.claim_id: {"claim_id": r.claim_id, "patient_id": r.patient_id, "payer": r.payer}
+            for r in records if not isinstance(r, ClaimError)}
+
+
 def _is_jsonl(path: str) -> bool:
     try:
         with open(path, "rb") as f:
-            return not is_csv(path, f.read(65536))
+            return detect(path, f.read(65536)) == "jsonl"
     except OSError:
         return False
 
