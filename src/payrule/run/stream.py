@@ -73,49 +73,67 @@ def _check(checkers, f, size, history, out, progress, session: ReadSession, jobs
     alone = array("q")  # rows read on their own: unroutable, or not readable enough to route
     seen: set[str] = set()
     pre: dict[int, object] = {}  # rows already read in pass 1
+    routes: dict[str, str | None] = {}  # a payer as written -> the payer its policy answers to, or None
     pos, n = 0, 0
-    for line in f:
-        end = pos + len(line)
-        raw = line[:-1] if line.endswith(b"\n") else line
+    lines = iter(f)
+    for line in lines:
         n += 1
-        head = raw[3:] if n == 1 and raw.startswith(b"\xef\xbb\xbf") else raw  # as the reader sees it
-        if head.strip():
-            i = len(starts)
-            starts.append(pos)
-            ends.append(end)
-            numbers.append(n)
-            try:
-                h = _HEAD(head)
-            except _HEAD_ERRORS:
-                h = None
-            if h is None or not isinstance(h, _Head):
-                # Rare: not readable enough to route cheaply. Read it in full now, with the real
-                # `seen`, exactly as the default mode would, and keep the result for pass 2.
-                rec = next(read_jsonl_rows([raw], False, i, None, n, seen, session), None)
-                pre[i] = rec
-                dup.append(0)
-                if isinstance(rec, Claim) and rec.payer_key in checkers:
-                    patient, key = rec.patient_id, checkers[rec.payer_key].payer
+        if n == 1 and line.startswith(b"\xef\xbb\xbf"):  # as the reader sees it
+            line = line[3:]
+            pos += 3
+        end = pos + len(line)
+        if not line or line.isspace():
+            pos = end
+            continue
+        i = len(starts)
+        starts.append(pos)
+        ends.append(end)
+        numbers.append(n)
+        try:
+            h = _HEAD(line)  # trailing whitespace (the newline) is JSON whitespace
+        except _HEAD_ERRORS:
+            h = None
+        if h is None or h.__class__ is not _Head:
+            # Rare: not readable enough to route cheaply. Read it in full now, with the real
+            # `seen`, exactly as the default mode would, and keep the result for pass 2.
+            raw = line[:-1] if line.endswith(b"\n") else line
+            rec = next(read_jsonl_rows([raw], False, i, None, n, seen, session), None)
+            pre[i] = rec
+            dup.append(0)
+            if isinstance(rec, Claim) and rec.payer_key in checkers:
+                patient, key = rec.patient_id, checkers[rec.payer_key].payer
+            else:
+                patient, key = None, None
+        else:
+            cid = h.claim_id
+            if cid.__class__ is str and cid.strip():
+                if cid in seen:
+                    dup.append(1)
                 else:
-                    patient, key = None, None
-            else:
-                cid = _text(h.claim_id)
-                dup.append(1 if cid is not None and cid in seen else 0)
-                if cid is not None:
+                    dup.append(0)
                     seen.add(cid)
-                patient, payer = _text(h.patient_id), _text(h.payer)
-                key = payer_key(payer) if payer is not None else None
-                if key in checkers:  # an alias routes to its policy's payer
-                    key = checkers[key].payer
-            if patient is None or key not in checkers:
-                alone.append(i)
             else:
-                g = groups.get((key, patient))
-                if g is None:
-                    g = groups[(key, patient)] = array("q")
-                g.append(i)
-            if progress is not None and not i & 8191:
-                progress("indexing", end, size)
+                dup.append(0)
+            patient, payer = h.patient_id, h.payer
+            if patient.__class__ is not str or not patient.strip():
+                patient = None
+            if payer.__class__ is str:
+                if payer in routes:
+                    key = routes[payer]
+                else:
+                    k = payer_key(payer) if payer.strip() else None
+                    key = routes[payer] = checkers[k].payer if k in checkers else None  # an alias routes to its payer
+            else:
+                key = None
+        if patient is None or key is None:
+            alone.append(i)
+        else:
+            g = groups.get((key, patient))
+            if g is None:
+                g = groups[(key, patient)] = array("q")
+            g.append(i)
+        if progress is not None and not i & 8191:
+            progress("indexing", end, size)
         pos = end
     seen.clear()
     index = _Index(fd, starts, ends, numbers, dup, pre, session)
