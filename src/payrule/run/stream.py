@@ -22,7 +22,15 @@ from typing import BinaryIO, Sequence
 
 import msgspec
 
-from payrule.claims.readers import LOW_MEMORY, ClaimError, Limits, ReadSession, read_jsonl_rows, read_one
+from payrule.claims.readers import (
+    LOW_MEMORY,
+    ClaimError,
+    Limits,
+    ReadSession,
+    fast_row_reader,
+    read_jsonl_rows,
+    read_one,
+)
 from payrule.run.engine import Decided, claim_decision, decide_group, history_by_group, render_jsonl
 from payrule.run.loaded import Checker, route_error
 from payrule.runtime import Claim, payer_key
@@ -191,6 +199,7 @@ class _Index:
     def __init__(self, fd, starts, ends, numbers, dup, pre, session):
         self.fd, self.starts, self.ends, self.numbers, self.dup, self.pre = fd, starts, ends, numbers, dup, pre
         self.session = session
+        self.fast = fast_row_reader(session)
 
     def read(self, i: int):
         if i in self.pre:
@@ -198,6 +207,10 @@ class _Index:
         raw = os.pread(self.fd, self.ends[i] - self.starts[i], self.starts[i])
         if raw.endswith(b"\n"):
             raw = raw[:-1]
+        if self.fast is not None and not self.dup[i]:
+            claim = self.fast(raw, self.numbers[i], i)
+            if claim is not None:
+                return claim
         used = set()
         if self.dup[i]:
             used.add(_HEAD(raw[3:] if self.numbers[i] == 1 and raw.startswith(b"\xef\xbb\xbf") else raw).claim_id)
