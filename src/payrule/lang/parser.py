@@ -176,6 +176,8 @@ _ESCAPE = re.compile(r"\\(u[0-9A-Fa-f]{4}|.)", re.S)
 def decode_string(raw: str, span: Span | None = None) -> str:
     """Decode the text between the quotes: `\\"`, `\\\\`, `\\n`, `\\t` and `\\uXXXX` (a surrogate pair of
     `\\uXXXX` escapes is one character; a lone surrogate is an error)."""
+    if "\\" not in raw:  # most strings have no escape at all
+        return raw
 
     def fail(m: re.Match[str], code: str, message: str, help_: str) -> None:
         if span is None:
