@@ -66,6 +66,10 @@ IMAGING = ("76942", "77002", "77021")
 DRUGS = ("J3301", "J3301", "J3301", "j3301", "J1030", "J1100", "J2001")
 OTHER = ("97140", "97110", "20610", "64450", "02000", "99216", "0232T")
 UNKNOWN_PAYERS = ("cigna", "humana", "bcbs")
+# --five-payers: every shipped payer, some by an alias, and one with no policy now and then
+FIVE_PAYERS = ("medicare", "medicare", "aetna", "aetna", "bcbs", "Blue Cross Blue Shield", "cigna", "cigna",
+               "emblemhealth", "Emblem Health", "humana")
+SITES = ("neck", "lower back", "left shoulder", "right shoulder", "upper back", "Lower  Back")
 PAYER_SPELLINGS = {"medicare": ("medicare", "Medicare", "MEDICARE", " medicare"), "aetna": ("aetna", "Aetna", "AETNA", "aetna ")}
 BAD_DATES = ("2025-02-30", "2025-13-01", "03/01/2025", "2025-3-1", "2024-00-10", "", "20250301", "2023-02-29")
 BAD_CODES = ("2055", "20-53", "205533", "", "2055 3", "J33.1")
@@ -107,10 +111,11 @@ def iso(o: int) -> str:
 class Gen:
     """One generator: patients -> claims (as dicts, in order) with one seeded random stream."""
 
-    def __init__(self, seed: int):
+    def __init__(self, seed: int, five: bool = False):
         self.r = random.Random(seed)
         self.rand = self.r.random
         self.hist_n = 0
+        self.five = five  # all five shipped payers, with sites and prior authorizations (contract v2)
 
     # Faster than random.choice/randint/sample (which draw bits one call at a time); deterministic too.
     def pick(self, seq):
@@ -197,6 +202,8 @@ class Gen:
             ln["diagnoses"] = dx_line
         if rand() < 0.02:
             ln["ndc"] = "00409-4276-01"  # an unknown field: kept, never an error
+        if self.five and rand() < 0.9:
+            ln["site"] = self.pick(SITES)
         return ln
 
     def dx(self) -> list[str]:
@@ -316,6 +323,8 @@ class Gen:
         rand = self.rand
         x = rand()
         payer = "medicare" if x < 0.55 else "aetna" if x < 0.99 else self.pick(UNKNOWN_PAYERS)
+        if self.five:  # its own draws, after the v1 ones: without --five-payers the file is unchanged
+            payer = self.pick(FIVE_PAYERS)
         provider = f"{self.randint(1000000000, 1999999999)}"
         n_tpi = max(1, round(n_claims * 0.72))
         start = BASE + self.randrange(0, SPAN - 60)
@@ -373,6 +382,8 @@ class Gen:
             c["provider_id"] = provider
         if dx is not None:
             c["diagnoses"] = dx
+        if self.five and rand() < 0.3:
+            c["prior_auth"] = f"PA{self.randint(100000, 999999)}"
         c["lines"] = lines
         return c
 
@@ -418,10 +429,11 @@ class Gen:
         return None
 
 
-def generate(n_claims: int, seed: int, out, hist_out, as_csv: bool) -> tuple[int, int, int]:
+def generate(n_claims: int, seed: int, out, hist_out, as_csv: bool, five: bool = False) -> tuple[int, int, int]:
     """Write `n_claims` claims to the binary stream `out` (and history to `hist_out`, or drop it).
+    `five`: all five shipped payers (contract v2), with sites and prior authorizations.
     Returns (claims, service lines, history claims)."""
-    g = Gen(seed)
+    g = Gen(seed, five)
     r = g.r
     rand = g.rand
     made = 0
@@ -523,11 +535,13 @@ def main(argv=None) -> int:
     ap.add_argument("--history", metavar="FILE", help="also write earlier, valid claims here")
     ap.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     ap.add_argument("--csv", action="store_true", help="write CSV (one row per line) instead of JSON Lines")
+    ap.add_argument("--five-payers", action="store_true",
+                    help="claims for all five shipped payers (some by alias), with sites and prior authorizations")
     args = ap.parse_args(argv)
     out = sys.stdout.buffer if args.out == "-" else open(args.out, "wb")
     hist = open(args.history, "wb") if args.history else None
     try:
-        claims, lines, n_hist = generate(args.claims, args.seed, out, hist, args.csv)
+        claims, lines, n_hist = generate(args.claims, args.seed, out, hist, args.csv, args.five_payers)
     finally:
         if out is not sys.stdout.buffer:
             out.close()
