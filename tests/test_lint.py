@@ -98,6 +98,9 @@ CASES: dict[str, tuple] = {
     "PR405": ((rule("code in TPI", extra='  source NCCI "n"\n'),), (CLEAN,)),
     "PR406": ((CLEAN.replace("    per CPT\n", ""),), (CLEAN,)),
     "PR407": ((CLEAN.replace('    message "m"\n', ""),), (CLEAN,)),
+    "PR108": ((CLEAN.replace("  payer acme\n", ""),), (CLEAN,)),
+    "PR311": ((CLEAN + rule("code in TPI and units > 1", action="review line").split("codes TPI = 20552, 20553\n")[1].replace("rule r:", "rule r2:"),),
+              (CLEAN + rule("code in TPI and units > 2", action="review line").split("codes TPI = 20552, 20553\n")[1].replace("rule r:", "rule r2:"),)),
 }
 
 
@@ -143,7 +146,7 @@ def test_pr005_a_file_that_cannot_be_read(tmp_path):
     bad = tmp_path / "bad.policy"
     bad.write_bytes(b'policy x "\xff"\n')
     good = tmp_path / "good.policy"
-    good.write_text('policy y "T"\n')
+    good.write_text('policy y "T"\n  payer acme\n')
     found = lint(load_workspace(files=[(bad, "bad.policy"), (good, "good.policy")]))
     assert [(d.code, d.span.path) for d in found] == [("PR005", "bad.policy")]
     assert lint(load_workspace(files=[(good, "good.policy")])) == []
@@ -335,11 +338,12 @@ def test_lint_exit_status_errors_warnings_and_strict(cli, tmp_path):
     assert res.out.endswith("1 error, 1 warning\n")  # and TPI is never used
 
 
-def test_lint_a_folder_reports_every_file_in_it_sorted(cli, tmp_path):
+def test_lint_a_folder_reports_every_file_in_it_sorted(cli, tmp_path, monkeypatch):
     folder = tmp_path / "p"
     folder.mkdir()
     (folder / "b.policy").write_text(rule("code in TPl").replace("example", "b").replace("payer acme", "payer other"))
     (folder / "a.policy").write_text(rule("code in TPI", extra="  codes X = 2055\n").replace("example", "pa"))
+    monkeypatch.chdir(tmp_path)  # paths are reported relative to the working directory
     res = cli("lint", "--policies", folder)
     heads = [l.split(": ")[0] + ": " + l.split(": ")[1] for l in res.out.splitlines() if l.startswith("p/")]
     assert heads == [
@@ -371,3 +375,124 @@ def test_a_policy_file_with_a_byte_order_mark_is_read(tmp_path):
     path = tmp_path / "bom.policy"
     path.write_bytes(b"\xef\xbb\xbf" + CLEAN.encode())
     assert lint(load_workspace(files=[(path, "bom.policy")])) == []
+
+
+# ---- PR311: rules that overlap or contradict -----------------------------------------------------
+
+
+def pair(first: str, second: str, head: str = 'policy example "T"\n  payer acme\n  source CPT "c"\n  codes TPI = 20552, 20553\n') -> str:
+    """A policy with rule `one` (FIRST: `deny line when ...`) and rule `two` (SECOND)."""
+    return head + "".join(f'\n  rule {rid}:\n    {text}\n    message "m"\n    per CPT\n' for rid, text in (("one", first), ("two", second)))
+
+
+@pytest.mark.parametrize("first, second, flagged, why", [
+    pytest.param("deny line when code in TPI and more than 4 TPI sessions within 12 months",
+                 "deny line when code in TPI and more than 6 TPI sessions within 12 months", "two",
+                 "more than 6 TPI sessions within 12 months are always more than 4 within 12 months", id="limits of 4 and 6"),
+    pytest.param("deny line when code in TPI and more than 6 TPI sessions within 12 months",
+                 "deny line when code in TPI and more than 4 TPI sessions within 12 months", "one",
+                 "more than 6 TPI sessions within 12 months are always more than 4 within 12 months", id="the looser limit first"),
+    pytest.param("deny line when code in TPI and more than 3 TPI sessions within 12 months",
+                 "deny line when code in TPI and more than 3 TPI sessions within 6 months", "two",
+                 "more than 3 TPI sessions within 6 months are always more than 3 within 12 months", id="a window inside the other"),
+    pytest.param("deny line when code in TPI and less than 7 days after the last TPI session",
+                 "review line when code in TPI and less than 7 days after the last TPI session", "two",
+                 "the same conditions", id="a deny and a review on the same spacing"),
+    pytest.param("review line when code in TPI and less than 7 days after the last TPI session",
+                 "deny line when code in TPI and less than 7 days after the last TPI session", "one",
+                 "the same conditions", id="the review first"),
+    pytest.param("deny line when code in TPI and less than 14 days after the last TPI session",
+                 "review line when less than 7 days after the last TPI session and code in TPI", "two",
+                 "less than 7 days after the last TPI session is always less than 14 days", id="a review inside a deny's spacing"),
+    pytest.param("deny line when code in TPI and has modifier 25",
+                 "review line when code in TPI and has modifier 25 and units > 1", "two",
+                 "", id="a review with more conditions than a deny"),
+])
+def test_overlapping_rules(first, second, flagged, why):
+    found = run_lint(pair(first, second))
+    assert codes(found) == ["PR311"], render_all(found, {})
+    (d,) = found
+    assert d.severity is Severity.WARNING
+    other = "one" if flagged == "two" else "two"
+    assert d.message.startswith(f"rule `{flagged}` ") and f"rule `{other}` (line " in d.message
+    assert f"whenever `{flagged}` fires, `{other}` fires too ({why or 'the same conditions'})" in d.help
+    if "review" in second and "deny" in first or "review" in first and "deny" in second:
+        assert d.message.endswith("the two contradict")
+
+
+@pytest.mark.parametrize("first, second", [
+    pytest.param("review line when code in TPI and more than 4 TPI sessions within 12 months",
+                 "deny line when code in TPI and more than 6 TPI sessions within 12 months", id="review, then deny: an escalation"),
+    pytest.param("deny line when code in TPI and less than 7 days after the last TPI session",
+                 "review line when code in TPI and less than 14 days after the last TPI session", id="deny close, review further"),
+    pytest.param("deny line when code in TPI and more than 4 TPI sessions within 12 months",
+                 "deny line when code in TPI and more than 6 EM sessions within 12 months", id="other codes"),
+    pytest.param("deny line when code in TPI and more than 4 TPI sessions within 12 months",
+                 "deny line when code in TPI and more than 6 TPI sessions within 12 months at the same site", id="counted apart"),
+    pytest.param("deny line when code in TPI and more than 4 TPI sessions within 12 months",
+                 "deny line when code in TPI and more than 6 TPI sessions within 24 months", id="a wider window"),
+    pytest.param("deny line when code in TPI and more than 4 TPI sessions within 12 months",
+                 "deny line when code in TPI and more than 6 TPI sessions in the calendar year", id="rolling and calendar"),
+    pytest.param("deny line when code in TPI and more than 4 TPI sessions within 12 months",
+                 "deny line when code in TPI and has modifier 25 and more than 6 TPI sessions within 12 months\n    from 2024-01-01",
+                 id="in force on other dates is still covered")
+    if False else pytest.param("deny line when code in TPI and more than 4 TPI sessions within 12 months\n    from 2025-01-01",
+                               "deny line when code in TPI and more than 6 TPI sessions within 12 months", id="the stricter one from a date"),
+    pytest.param("deny line when code in TPI and more than 4 TPI sessions within 12 months\n    unless has modifier 59",
+                 "deny line when code in TPI and more than 6 TPI sessions within 12 months", id="an exception of its own"),
+])
+def test_not_overlapping(first, second):
+    text = pair(first, second).replace("  codes TPI", "  codes EM = 99213\n  codes TPI")
+    found = [d for d in run_lint(text) if d.code != "PR210"]  # EM is used in one case only
+    assert "PR311" not in codes(found), render_all(found, {})
+
+
+def test_a_payer_tightening_an_included_limit_is_not_reported():
+    common = ('policy common "C"\n  source CPT "c"\n  codes TPI = 20552, 20553\n\n  rule often:\n'
+              '    deny line when code in TPI and more than 6 TPI sessions within 12 months\n    message "m"\n    per CPT\n')
+    payer = ('policy acme-tpi "A"\n  payer acme\n  include common\n  source P "p"\n\n  rule stricter:\n'
+             '    deny line when code in TPI and more than 3 TPI sessions within 12 months\n    message "m"\n    per P\n')
+    assert run_lint(common=common, payer=payer) == []
+    # the other way round, the payer's own rule never decides: reported, naming the included one
+    looser = payer.replace("more than 3", "more than 8")
+    (d,) = run_lint(common=common, payer=looser)
+    assert d.code == "PR311" and d.span.path == "payer.policy"
+    assert d.message == "rule `stricter` overlaps rule `often` (common.policy:5): `often` already denies every line `stricter` would"
+
+
+def test_a_shadowed_rule_is_not_also_an_overlap():
+    found = run_lint(pair("deny line when code in TPI and units > 1", "deny line when code in TPI and units > 1 and has modifier 25"))
+    assert codes(found) == ["PR306"], render_all(found, {})
+
+
+# ---- PR108: a policy that decides no claim -------------------------------------------------------
+
+
+def test_a_policy_without_a_payer_that_nothing_includes():
+    (d,) = run_lint(CLEAN.replace("  payer acme\n", ""))
+    assert (d.code, d.span.line, d.span.col) == ("PR108", 1, 8)
+    assert d.message == "policy `example` decides no claim: it has no `payer` and no policy includes it"
+    assert "add `payer ID`" in d.help and "include example" in d.help
+
+
+def test_an_included_policy_needs_no_payer():
+    lib = 'policy lib "L"\n  source CPT "c"\n  codes TPI = 20552\n  rule r:\n    deny line when code in TPI and units > 1\n    message "m"\n    per CPT\n'
+    assert run_lint(lib=lib, payer='policy acme-tpi "A"\n  payer acme\n  include lib\n') == []
+
+
+def test_no_pr108_while_an_include_is_not_found():
+    # `include commn` was meant to be `include common`: the unknown include is the error to fix
+    lib = 'policy common "L"\n  source CPT "c"\n  codes TPI = 20552\n  rule r:\n    deny line when code in TPI and units > 1\n    message "m"\n    per CPT\n'
+    found = run_lint(lib=lib, payer='policy acme-tpi "A"\n  payer acme\n  include commn\n')
+    assert codes(found) == ["PR101"]
+
+
+def test_lint_strict_fails_on_both_new_warnings(cli, tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "a.policy").write_text(pair("deny line when code in TPI and more than 4 TPI sessions within 12 months",
+                                                          "deny line when code in TPI and more than 6 TPI sessions within 12 months"))
+    (tmp_path / "mine" / "b.policy").write_text(CLEAN.replace("  payer acme\n", "").replace("example", "forgot-payer"))
+    res = cli("lint", "--policies", tmp_path / "mine")
+    assert res.code == 0 and res.out.endswith("0 errors, 2 warnings\n"), res.out
+    assert "warning[PR311]" in res.out and "warning[PR108]" in res.out
+    assert cli("lint", "--strict", "--policies", tmp_path / "mine").code == 1

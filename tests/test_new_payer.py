@@ -173,14 +173,15 @@ def test_new_code_family(humana, claims, expect):
                     assert x["source"] == f"{HUMANA_PATH}:{rule_line(x['rule'])}"
 
 
-def test_new_payer_through_the_cli(cli, humana, policy_dir, tmp_path):
+def test_new_payer_through_the_cli(cli, humana, policy_dir, tmp_path, monkeypatch):
     claims = [hum("C1", tpi(date="2025-03-31")), hum("C2", tpi(date="2025-04-01"), patient="P2"),
               hum("C3", prp(code="0232t", modifiers=["rt"])), claim("C4", tpi(), payer="medicare")]
     history = PAID + [hum("H3", tpi(date="2025-01-01"), patient="P2"), hum("H4", tpi(date="2025-02-15"), patient="P2")]
     cpath, hpath = tmp_path / "claims.jsonl", tmp_path / "history.jsonl"
     cpath.write_text("".join(json.dumps(c) + "\n" for c in claims), encoding="utf-8")
     hpath.write_text("".join(json.dumps(c) + "\n" for c in history), encoding="utf-8")
-    res = cli("check", "--policies", policy_dir, cpath, "--history", hpath)
+    monkeypatch.chdir(tmp_path)  # your own files are reported relative to the working directory: policies/humana/...
+    res = cli("check", "--no-shipped", "--policies", "policies", cpath, "--history", hpath)
     assert res.code == 1, res.err  # C4: no policy for medicare among these
     objs = res.objects
     assert [o["claim_id"] for o in objs] == ["C1", "C2", "C3", "C4"]
@@ -188,6 +189,11 @@ def test_new_payer_through_the_cli(cli, humana, policy_dir, tmp_path):
     assert decisions(objs[:3]) == {"C1": {1: "deny"}, "C2": {1: "approve"}, "C3": {1: "approve"}}
     assert fired(objs[:3])[("C1", 1)] == ["frequency"]
     assert objs == humana.check(claims, history)
+    # Beside the shipped policies (the copy of the common rules is the shipped file itself, byte for byte),
+    # Medicare's claim is decided too.
+    res = cli("check", "--policies", "policies", cpath, "--history", hpath)
+    assert res.code == 0, res.err
+    assert res.objects[:3] == objs[:3] and res.objects[3]["decision"] == "approve"
 
 
 def test_new_payer_beside_the_shipped_policies(cli, tmp_path):
@@ -206,6 +212,11 @@ def test_new_payer_beside_the_shipped_policies(cli, tmp_path):
     res = cli("check", "--policies", POLICIES, "--policies", tmp_path / "extra", path)
     assert res.code == 0, res.err
     assert outcome(res.objects) == outcome(both.check(claims))
+    # --policies adds to the shipped policies: the new folder alone is enough
+    res = cli("check", "--policies", tmp_path / "extra", path)
+    assert res.code == 0, res.err
+    assert outcome(res.objects) == outcome(both.check(claims))
+    assert PolicySet.load([tmp_path / "extra"], shipped=True).payers == both.payers
 
 
 def test_new_payer_compiles_to_its_own_module(humana):

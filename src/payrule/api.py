@@ -56,10 +56,18 @@ class PolicySet:
         self.reads_extra = any(ir.reads_extra(r) for p in self.policies.values() for r in p.rules)
 
     @classmethod
-    def load(cls, dirs: Sequence[str | Path] | None = None, files: Sequence[str | Path] = ()) -> "PolicySet":
-        """Every `*.policy` under `dirs` (default: the shipped policies) plus `files`."""
-        folders = [Path(d) for d in (dirs if dirs is not None else [default_policy_dir()])]
-        return cls(load_workspace(files=[(Path(f), Path(f).as_posix()) for f in files], dirs=folders))
+    def load(cls, dirs: Sequence[str | Path] | None = None, files: Sequence[str | Path] = (), *,
+             shipped: bool | None = None, replace: Sequence[str] = ()) -> "PolicySet":
+        """Every `*.policy` under `dirs` plus `files`, with the shipped policies when `shipped` (by default,
+        only when no `dirs` are given): `PolicySet.load()` is the shipped policies, `PolicySet.load(["mine"])`
+        yours alone, and `PolicySet.load(["mine"], shipped=True)` yours beside the shipped ones, as the command
+        line reads them. A policy of yours with a shipped policy's id, or for a shipped policy's payer, is
+        then an error unless `replace` names the shipped one (its id or payer): yours takes its place. A file
+        in `files` with a shipped policy's id takes its place unasked. Raises PolicyError (the policies have
+        errors) and loader.PolicyPathError (a `replace` that names no shipped policy)."""
+        with_shipped = dirs is None if shipped is None else shipped
+        return cls(load_workspace(files=[(Path(f), Path(f).as_posix()) for f in files], dirs=[Path(d) for d in dirs or ()],
+                                  shipped=default_policy_dir() if with_shipped else None, replace=replace))
 
     @classmethod
     def from_texts(cls, texts: dict[str, str], dirs: Sequence[str | Path] = ()) -> "PolicySet":
@@ -99,9 +107,11 @@ def _records(claims, session: ReadSession) -> list:
 
 
 def compile_policy(path: str | Path, policies: Sequence[str | Path] | None = None) -> str:
-    """The Python module for one policy file (includes are looked up in `policies`, default shipped)."""
+    """The Python module for one policy file (includes are looked up in `policies`, default shipped;
+    the file takes the place of a shipped policy with its id)."""
     p = Path(path)
-    ws = load_workspace(files=[(p, p.as_posix())], dirs=[Path(d) for d in (policies if policies is not None else [default_policy_dir()])])
+    ws = load_workspace(files=[(p, p.as_posix())], dirs=[Path(d) for d in policies or ()],
+                        shipped=default_policy_dir() if policies is None else None)
     if ws.errors:
         raise PolicyError(ws)
     return compile_ir(ws.policy_for_file(p))

@@ -14,8 +14,9 @@ from typing import Sequence
 from payrule import __version__
 from payrule.api import PolicyError
 from payrule.cli import commands
-from payrule.cli.commands._common import EXIT_OK, EXIT_USAGE
+from payrule.cli.commands._common import EXIT_OK, EXIT_USAGE, NoPolicies, NoSuchPolicyFile, usage_error
 from payrule.lang.diagnostics import DiagnosticError
+from payrule.loader import PolicyPathError
 
 # The order subcommands are listed in `payrule --help`; modules not named here follow, sorted.
 ORDER = ("check", "compile", "explain", "why", "fmt", "lint", "test", "diff")
@@ -59,6 +60,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for d in exc.diagnostics:
             sys.stderr.write(f"payrule: error[{d.code}]: {d.message}\n")
         return EXIT_USAGE
+    except NoSuchPolicyFile as exc:  # a policy file named on the command line that is not there
+        return usage_error(str(exc), "PR005")
+    except (PolicyPathError, NoPolicies) as exc:  # --replace or --no-shipped that cannot be done
+        return usage_error(str(exc))
     except BrokenPipeError:  # pragma: no cover - `payrule check ... | head`
         return EXIT_OK
     except KeyboardInterrupt:  # Ctrl-C: no traceback; an output file is left only as `FILE.partial`

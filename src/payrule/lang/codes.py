@@ -309,6 +309,17 @@ _CATALOG: tuple[Code, ...] = (
         (_UNITS.replace("  payer acme\n", "  payer acme\n  alias \"Acme Health\"\n"),),
         "remove the repeated name, or give the other name the payer really uses.",
     ),
+    Code(
+        "PR108", _W, "a policy that decides no claim",
+        "Claims are routed to a policy by their payer, so a policy without `payer` is a library: its sets and "
+        "rules apply through the payers' policies that `include` it. One that has no `payer` and that no "
+        "policy includes decides nothing, and `payrule check` answers `no policy for payer` for the claims it "
+        "was written for. Usually the `payer` line was forgotten.",
+        (_UNITS.replace("  payer acme\n", ""),),
+        (_UNITS,),
+        "add `payer ID`, the payer the claims name; for rules several payers share, include the policy from "
+        "each payer's policy (`include ID`).",
+    ),
     # ---- sets and codes --------------------------------------------------------------------------
     Code(
         "PR110", _E, "a reserved word used as an id",
@@ -741,6 +752,53 @@ _CATALOG: tuple[Code, ...] = (
                 per NCCI
         '''),),
         "remove the later rule, or change one of the two so they say different things.",
+    ),
+    Code(
+        "PR311", _W, "a rule another rule overlaps or contradicts",
+        "Another rule (of the policy or one it includes) fires on every line this rule fires on and decides at "
+        "least as much, so this rule never changes a decision. payrule sees it when the two rules' `and` items "
+        "are the same but for a session limit or a spacing that the other's contains (`more than 5 INJ "
+        "sessions within 12 months` is always `more than 3`; a gap of less than 7 days is always less than "
+        "14), or are the same with the other rule denying what this one holds for review. Two sources written "
+        "as two rules often end so. A rule of an included policy that the payer's own rule tightens is not "
+        "reported: the included rule still decides for the other payers.",
+        (_p('''
+            policy example "Knee injections"
+              payer acme
+              source LCD "Local coverage determination"
+              source PLAN "Acme plan bulletin"
+              codes INJ = 20610, 20611
+
+              rule frequency:
+                deny line when code in INJ and more than 3 INJ sessions within 12 months
+                message "{nth} knee injection session in 12 months"
+                per LCD
+
+              rule plan-frequency:
+                deny line when code in INJ and more than 5 INJ sessions within 12 months
+                message "{nth} knee injection session in 12 months"
+                per PLAN
+        '''),),
+        (_p('''
+            policy example "Knee injections"
+              payer acme
+              source LCD "Local coverage determination"
+              source PLAN "Acme plan bulletin"
+              codes INJ = 20610, 20611
+
+              rule frequency:
+                review line when code in INJ and more than 3 INJ sessions within 12 months
+                message "{nth} knee injection session in 12 months: held for review"
+                per LCD
+
+              rule plan-frequency:
+                deny line when code in INJ and more than 5 INJ sessions within 12 months
+                message "{nth} knee injection session in 12 months"
+                per PLAN
+        '''),),
+        "keep the one limit (or outcome) the payer's text gives and remove the other rule. Where the lower limit "
+        "is meant as a warning, hold for review at it and deny at the higher one, as the fix does: each rule "
+        "then decides some line the other does not.",
     ),
     # ---- messages and sources --------------------------------------------------------------------
     Code(

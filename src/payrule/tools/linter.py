@@ -483,6 +483,115 @@ class _Linter:
         return out
 
 
+    def overlapping(self) -> list[Diagnostic]:
+        """PR311: another rule (of the policy or one it includes) fires whenever this one does and decides at
+        least as much (a deny over a review), seen when their `and` items are the same but for a session
+        limit or a spacing that the other's contains (more than 6 sessions are more than 4; within 12 months
+        holds within 6), or the same with the other denying what this one holds for review. The plain case,
+        the same action and items, is PR306's."""
+        out = []
+        shadowed = {(d.span.path, d.span.line, d.span.col) for d in self.found if d.code == "PR306"}
+        for u in self.checked:
+            chain = [(v, r) for v in self.scope.chain(u) for r in v.policy.rules]
+            for v2, r2 in chain:
+                sp = r2.id.span
+                if v2 is not u or (sp.path, sp.line, sp.col) in shadowed:
+                    continue
+                for v1, r1 in chain:
+                    if r1 is r2 or r1.scope != r2.scope or _STRENGTH[r1.action] < _STRENGTH[r2.action] or not _covers(r1, r2):
+                        continue
+                    why = _implied(r1, r2)
+                    if why is None or (why == "" and r1.action == r2.action):
+                        continue  # not implied; or the same items and action (PR306)
+                    out.append(self._overlap(u, v1, r1, r2, why))
+                    break
+        return out
+
+    def _overlap(self, u: Unit, v1: Unit, r1: nodes.Rule, r2: nodes.Rule, why: str) -> Diagnostic:
+        a, b = r1.id.value, r2.id.value
+        where = f"line {r1.span.line}" if v1 is u else f"{v1.source.name}:{r1.span.line}"
+        fires = f"whenever `{b}` fires, `{a}` fires too ({why or 'the same conditions'})"
+        if r1.action != r2.action:
+            message = f"rule `{b}` holds for review what rule `{a}` ({where}) denies: the two contradict"
+            help = (f"{fires} and its deny decides, so `{b}` never changes a decision; keep the outcome the payer's "
+                    "text asks for and remove the other rule")
+            if why:
+                help += f", or swap the outcomes (`{a}` review, `{b}` deny) so that each decides lines the other does not"
+        else:
+            does = {"deny": "denies", "review": "holds for review"}[r1.action]
+            message = f"rule `{b}` overlaps rule `{a}` ({where}): `{a}` already {does} every {r2.scope} `{b}` would"
+            help = f"{fires}, so `{b}` never changes a decision; keep the one the payer's text gives and remove the other rule"
+            if r1.action == "deny":
+                help += f", or make `{a}` a review that `{b}` turns into a deny"
+        return warning("PR311", message, r2.id.span, help=help)
+
+    def deciding_nothing(self) -> list[Diagnostic]:
+        """PR108: a policy with no `payer` that no policy includes: no claim is routed to it and no payer's
+        policy uses its rules. Only when every file parsed and every include was found (the include that
+        was meant might be the one that failed)."""
+        if not self.complete or any(d.code in ("PR101", "PR103") for d in self.found):
+            return []
+        included = {inc.policy.value for u in self.units for inc in u.policy.of_type(nodes.Include)}
+        out = []
+        for u in self.checked:
+            p = u.policy
+            if p.payer is None and p.id.value not in included:
+                out.append(warning("PR108", f"policy `{p.id.value}` decides no claim: it has no `payer` and no policy includes it",
+                                   p.id.span,
+                                   help="claims are routed to a policy by their payer: add `payer ID` (the payer the claims name), "
+                                        f"or include it from a payer's policy with `include {p.id.value}`"))
+        return out
+
+
+_STRENGTH = {"review": 1, "deny": 2}
+
+
+def _implied(r1: nodes.Rule, r2: nodes.Rule) -> str | None:
+    """Whether every `and` item of r1 holds whenever r2's all do: each is among r2's, or is a session limit
+    or spacing that one of r2's implies. Returns why (the limits or spacings compared; "" when every item
+    is among r2's), or None."""
+    mine = set(_flat_and(r2.cond))
+    why = []
+    for c in _flat_and(r1.cond):
+        if c in mine:
+            continue
+        reason = next((w for o in mine if (w := _item_implies(o, c)) is not None), None)
+        if reason is None:
+            return None
+        why.append(reason)
+    return "; ".join(why)
+
+
+def _item_implies(strong: nodes.Cond, weak: nodes.Cond) -> str | None:
+    """Why `strong` holding means `weak` holds, for two session limits or two spacings of one set; or None."""
+    if isinstance(strong, nodes.SessionLimit) and isinstance(weak, nodes.SessionLimit):
+        if strong.set.value != weak.set.value or _by(strong) != _by(weak):
+            return None
+        ws, ww = strong.window, weak.window
+        if ws.unit != ww.unit or (ws.size is None) != (ww.size is None):
+            return None
+        if strong.count.value < weak.count.value or (ws.size is not None and ww.size is not None and ws.size.value > ww.size.value):
+            return None
+        return (f"more than {strong.count.value} {strong.set.value} sessions {_window(ws)} are always more than "
+                f"{weak.count.value} {_window(ww)}")
+    if isinstance(strong, nodes.Spacing) and isinstance(weak, nodes.Spacing):
+        if strong.set.value != weak.set.value or _by(strong) != _by(weak) or strong.unit != weak.unit:
+            return None
+        if strong.days.value > weak.days.value:
+            return None
+        return (f"less than {strong.days.value} {strong.unit} after the last {strong.set.value} session is always less than "
+                f"{weak.days.value} {weak.unit}")
+    return None
+
+
+def _by(c: nodes.SessionLimit | nodes.Spacing) -> str | None:
+    return (field_name(c.by.value) or c.by.value) if c.by is not None else None
+
+
+def _window(w: nodes.Window) -> str:
+    return "in the calendar year" if w.size is None else f"within {w.size.value} {w.unit}"
+
+
 def _covers(r1: nodes.Rule, r2: nodes.Rule) -> bool:
     """Whether r1 is in force whenever r2 is and has no `unless` of its own that r2 lacks."""
     if r1.unless is not None and r1.unless != r2.unless:
@@ -504,10 +613,13 @@ def lint(target: Workspace | Sequence[Unit] | Sequence[SourceFile], only: Iterab
     units, found, broken = _inputs(target)
     scope = _Scope(units)
     checked = [u for u in units if not broken.intersection(scope.includes(u))]
-    found = list(found) + check(checked).diagnostics
+    checked_found = check(checked).diagnostics
+    if isinstance(target, Workspace):  # a policy of one's own in the way of a shipped one: say how to go on
+        checked_found = target.explained(checked_found)
+    found = list(found) + checked_found
     linter = _Linter(units, checked, found, complete=not any(d.code in SYNTAX for d in found))
     for extra in (linter.sets_and_sources, linter.members, linter.fields, linter.citations, linter.never_fires,
-                  linter.shadowed):
+                  linter.shadowed, linter.overlapping, linter.deciding_nothing):
         found += extra()
     if only is not None:
         names = set(only)

@@ -14,7 +14,8 @@ be named `policy/rule` (`common-tpi/units`). Lines not listed in `expect` are no
 (free text) may be added to the case or to an expectation.
 
 Each case is decided on its own, with the policies of its policy root (the folder that holds the
-policy folders: `policies/` for `policies/acme/cases/x.json`). Coverage is kept per rule
+policy folders: `policies/` for `policies/acme/cases/x.json`); `payrule test` reads them beside the
+shipped policies and the `--policies` folders, as `payrule check` would. Coverage is kept per rule
 (policy id / rule id): *fired* when some case made it fire on some line, *not fired* when some case
 had a line on which the rule was evaluated (a line rule whose guard admits the line's code; a claim
 rule on a claim with a line its guard admits) and it did not fire.
@@ -26,12 +27,12 @@ import json
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from payrule.api import PolicyError, PolicySet
 from payrule.claims.readers import ClaimError, HistoryError, ReadSession, read_claims, read_history
 from payrule.lang import ir
-from payrule.loader import Checker, default_policy_dir
+from payrule.loader import Checker, default_policy_dir, walk
 from payrule.run.engine import Decided, decide
 from payrule.run.loaded import Versions
 from payrule.runtime import iso
@@ -207,15 +208,13 @@ def _is_policy_folder(d: Path) -> bool:
     return (d / CASES_DIR).is_dir() or any(p.is_file() for p in d.glob("*.policy"))
 
 
-def collect(paths: Sequence[str | Path], policies: str | Path | None = None) -> list[Target]:
+def collect(paths: Sequence[str | Path]) -> list[Target]:
     """Turn command-line paths into targets. A path is a policy root (a folder of policy folders),
-    a policy folder (it has `*.policy` files or a `cases/` folder), a `cases/` folder or a case file.
-    `policies` overrides the policy root. Raises CaseFileError for a path with no cases."""
-    override = Path(policies) if policies is not None else None
+    a policy folder (it has `*.policy` files or a `cases/` folder), a `cases/` folder or a case file;
+    symlinked folders are followed. Raises CaseFileError for a path with no cases."""
     targets: dict[str, Target] = {}
 
     def target(root: Path) -> Target:
-        root = override or root
         key = str(root.resolve())
         if key not in targets:
             targets[key] = Target(root)
@@ -241,14 +240,17 @@ def collect(paths: Sequence[str | Path], policies: str | Path | None = None) -> 
             t = target(p.parent)
             t.folders.append(p)
         else:
-            found = sorted(x for x in p.rglob("*.json") if x.parent.name == CASES_DIR)
+            found = [x for x in walk(p, ".json") if x.parent.name == CASES_DIR]
             t = target(p)
             t.whole_root = True
         if not found:
             raise CaseFileError(Path(given).as_posix(), f"no test cases found (looked for {CASES_DIR}/*.json)")
         t.cases.extend(found)
     for t in targets.values():
-        t.cases = list(dict.fromkeys(t.cases))
+        once: dict[str, Path] = {}  # a case once, by whatever path it was found
+        for c in t.cases:
+            once.setdefault(str(c.resolve()), c)
+        t.cases = list(once.values())
     return list(targets.values())
 
 
@@ -388,6 +390,7 @@ class Report:
     results: list[CaseResult] = field(default_factory=list)
     coverage: list[RuleCoverage] = field(default_factory=list)
     policy_errors: list[str] = field(default_factory=list)  # rendered diagnostics of roots that failed to load
+    not_run: int = 0  # cases of those roots: not decided, neither passed nor failed
 
     @property
     def passed(self) -> int:
@@ -417,13 +420,14 @@ def _always_fires(r: ir.Rule) -> bool:
 
 def rules_in_scope(policies: PolicySet, target: Target) -> list[tuple[str, str, str, bool]]:
     """(policy, rule, source, always fires) of every rule coverage reports for a target: the rules of
-    the policies in its folders, with what they include, or of every policy of the root."""
+    the policies in its folders, with what they include, or of every policy of its root (not of the other
+    policies read beside them)."""
     paths = {name: Path(resolved) for resolved, name in policies.workspace.paths.items()}
-    folders = [f.resolve() for f in target.folders]
+    folders = [f.resolve() for f in (target.folders if not target.whole_root else [target.root])]
     chosen = []
     for model in policies.policies.values():
         file = paths.get(model.path)
-        if target.whole_root or not folders or (file is not None and any(file.is_relative_to(f) for f in folders)):
+        if file is not None and any(file.is_relative_to(f) for f in folders):
             chosen.append(model)
     if not chosen:
         chosen = list(policies.policies.values())
@@ -439,15 +443,20 @@ def _source_key(source: str) -> tuple[str, int]:
     return (path, int(line)) if line.isdigit() else (source, 0)
 
 
-def run_suite(targets: Sequence[Target], show: callable = lambda p: p.as_posix(), progress: callable | None = None) -> Report:
-    """Run every target's cases; `progress(result)` is called after each case."""
+def run_suite(targets: Sequence[Target], show: Callable[[Path], str] = lambda p: p.as_posix(),
+              progress: Callable[[CaseResult], None] | None = None,
+              load: Callable[[Target], PolicySet] | None = None) -> Report:
+    """Run every target's cases; `progress(result)` is called after each case. `load(target)` gives the
+    policies a target's cases are decided with (default: the policies of its root, alone); a target whose
+    policies have errors runs no case (`Report.not_run`)."""
     report = Report()
     cover: dict[tuple[str, str], RuleCoverage] = {}
     for t in targets:
         try:
-            policies = PolicySet.load([t.root])
+            policies = load(t) if load is not None else PolicySet.load([t.root])
         except PolicyError as exc:
             report.policy_errors.append(exc.rendered)
+            report.not_run += len(t.cases)
             continue
         for policy, rule, source, always in rules_in_scope(policies, t):
             cover.setdefault((policy, rule), RuleCoverage(policy, rule, source, always=always))

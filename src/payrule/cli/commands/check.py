@@ -6,9 +6,7 @@ import gc
 import os
 import sys
 import time
-from pathlib import Path
 
-from payrule.api import PolicySet
 from payrule.claims.formats import FORMATS, FormatError, detect
 from payrule.claims.readers import (
     LOW_MEMORY,
@@ -19,9 +17,15 @@ from payrule.claims.readers import (
     read_claims_stream,
     read_history,
 )
-from payrule.cli.commands._common import EXIT_CLAIM_ERRORS, EXIT_OK, read_input, usage_error
+from payrule.cli.commands._common import (
+    EXIT_CLAIM_ERRORS,
+    EXIT_OK,
+    add_policy_arguments,
+    load_policies,
+    read_input,
+    usage_error,
+)
 from payrule.cli.progress import Progress, summary
-from payrule.loader import default_policy_dir
 from payrule.run.engine import decide, decision_json, render_jsonl
 
 NAME = "check"
@@ -35,7 +39,7 @@ def add_arguments(c) -> None:
     c.add_argument("claims", nargs="*", metavar="CLAIMS",
                    help="claims files (JSON Lines, CSV, X12 837P or FHIR R4); standard input when none")
     c.add_argument("--history", metavar="FILE", help="earlier claims that count as already paid; not decided, not printed")
-    c.add_argument("--policies", metavar="DIR", action="append", help="policy folder (default: the shipped policies); may repeat")
+    add_policy_arguments(c)
     c.add_argument("--format", choices=(*FORMATS, "table"), default=None,
                    help="the claims' format: jsonl, csv, x12 or fhir (default: found from each file's name and "
                         "first bytes); `table` is kept as the old spelling of --output-format table")
@@ -81,8 +85,7 @@ def _run(args) -> int:
         return usage_error(f"--jobs must be 1 or more, not {args.jobs}")
     started = time.monotonic()
     bar = Progress(enabled=not args.quiet and sys.stderr.isatty())
-    dirs = [Path(d) for d in (args.policies or [default_policy_dir()])]
-    policies = PolicySet.load(dirs)
+    policies = load_policies(args)
     # This run's reader memo tables. History claims live for the whole run, so they are read with the
     # default limits (their strings shared) even under --low-memory, which lowers them for the claims.
     session = ReadSession(keep_extra=policies.reads_extra)

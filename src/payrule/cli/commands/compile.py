@@ -9,6 +9,7 @@ from payrule.cli.commands._common import (
     EXIT_USAGE,
     FORMAT_HELP,
     NoSuchPolicyFile,
+    add_policy_arguments,
     load_policy_files,
     usage_error,
 )
@@ -28,8 +29,7 @@ DESCRIPTION = (
 def add_arguments(k) -> None:
     k.add_argument("policy_files", nargs="+", metavar="POLICY")
     k.add_argument("-o", "--out", metavar="DIR", required=True, help="folder for the generated modules")
-    k.add_argument("--policies", metavar="DIR", action="append",
-                   help="folders where included policies are found (default: the shipped policies)")
+    add_policy_arguments(k, "a folder of your own policies where included ones are found, beside the shipped ones; may repeat")
     k.add_argument("--format", choices=("text", "json"), default="text", help=FORMAT_HELP)
 
 
@@ -40,9 +40,9 @@ def module_file(policy_id: str) -> str:
 
 def run(args) -> int:
     try:
-        ws, files = load_policy_files(args.policy_files, args.policies)
+        ws, files = load_policy_files(args.policy_files, args)
     except NoSuchPolicyFile as exc:
-        return usage_error(str(exc))
+        return usage_error(str(exc), "PR005")
     except PolicyError as exc:
         if args.format != "json":
             raise  # printed as every command prints policy errors (payrule.cli.main)

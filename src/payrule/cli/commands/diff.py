@@ -31,8 +31,8 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     try:
         old, new, _ = load_pair(args.old, args.new, args.policies or ())
-    except DiffUsageError as exc:
-        return usage_error(str(exc))
+    except DiffUsageError as exc:  # a policy file or folder that cannot be read
+        return usage_error(str(exc), "PR005")
     except DiagnosticError as exc:  # pragma: no cover - a folder the loader cannot read
         raise PolicyError(rendered=render_all(exc.diagnostics, {})) from None
     report = diff_policy_sets(old, new)

@@ -5,7 +5,7 @@ import argparse
 import sys
 from datetime import date
 
-from payrule.cli.commands._common import EXIT_OK, NoSuchPolicyFile, load_policy_files, usage_error
+from payrule.cli.commands._common import EXIT_OK, NoSuchPolicyFile, add_policy_arguments, load_policy_files, usage_error
 from payrule.tools.explain import FORMATS, render_policy
 
 NAME = "explain"
@@ -18,8 +18,7 @@ DESCRIPTION = (
 
 def add_arguments(k) -> None:
     k.add_argument("policy_files", nargs="+", metavar="POLICY", help="policy files to explain")
-    k.add_argument("--policies", metavar="DIR", action="append",
-                   help="folders where included policies are found (default: the shipped policies); may repeat")
+    add_policy_arguments(k, "a folder of your own policies where included ones are found, beside the shipped ones; may repeat")
     k.add_argument("--own", action="store_true",
                    help="only the policy's own rules and sources, not those of the policies it includes")
     k.add_argument("--format", choices=FORMATS, default="text", help="text (default) or markdown")
@@ -36,9 +35,9 @@ def _date(text: str) -> date:
 
 def run(args) -> int:
     try:
-        ws, files = load_policy_files(args.policy_files, args.policies)
+        ws, files = load_policy_files(args.policy_files, args)
     except NoSuchPolicyFile as exc:
-        return usage_error(str(exc))
+        return usage_error(str(exc), "PR005")
     parts, seen = [], set()
     for p in files:
         model = ws.policy_for_file(p)

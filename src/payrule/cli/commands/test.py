@@ -1,11 +1,18 @@
 """`payrule test`: run the policy test cases kept beside the policies, optionally with rule coverage."""
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
-from payrule.cli.commands._common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
+from payrule.cli.commands._common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    EXIT_USAGE,
+    add_policy_arguments,
+    load_policies,
+    usage_error,
+)
+from payrule.loader import default_policy_dir, shown_path
 from payrule.tools.policytest import CaseFileError, CaseResult, collect, format_coverage, format_failure, run_suite
 
 NAME = "test"
@@ -13,17 +20,20 @@ HELP = "run the policies' test cases (claims with expected decisions)"
 DESCRIPTION = (
     "Decide each test case's claims (policies/<folder>/cases/*.json) and compare the line decisions and "
     "the rules that fired with what the case expects. PATH is a policy root, a policy folder or a case "
-    "file (default: the shipped policies). Prints a dot per passing case and F per failing one, then the "
-    "differences, then `N passed, M failed`. Exit 1 when a case fails (or coverage is below "
-    "--coverage-min), 2 when a case file or a policy cannot be read."
+    "file (default: the --policies folders, else the shipped policies); symlinked folders are followed. "
+    "The cases are decided with the policies of their root read beside the shipped ones and the --policies "
+    "folders, as `payrule check` reads them. Prints a dot per passing case and F per failing one, then the "
+    "differences, then `N passed, M failed` (and the cases that could not be run). Exit 1 when a case "
+    "fails (or coverage is below --coverage-min), 2 when a case file or a policy cannot be read."
 )
 
 _MARK = {"passed": ".", "failed": "F", "error": "E"}
 
 
 def add_arguments(c) -> None:
-    c.add_argument("paths", nargs="*", metavar="PATH", help="policy root, policy folder or case file (default: the shipped policies)")
-    c.add_argument("--policies", metavar="DIR", help="the policy root to decide the cases with (default: the folder holding the case's policy folder)")
+    c.add_argument("paths", nargs="*", metavar="PATH",
+                   help="policy root, policy folder or case file (default: the --policies folders, else the shipped policies)")
+    add_policy_arguments(c)
     c.add_argument("--coverage", action="store_true", help="print, per rule, whether a case made it fire and a case made it not fire")
     c.add_argument("--coverage-min", metavar="PCT", type=_percent, help="fail (exit 1) when either coverage is below PCT percent; implies --coverage")
     c.add_argument("-v", "--verbose", action="store_true", help="one line per case with its name and result")
@@ -42,17 +52,20 @@ def _percent(text: str) -> float:
 
 
 def _show(path: Path) -> str:
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:  # pragma: no cover - another drive on Windows
-        return path.as_posix()
-    return Path(rel).as_posix() if not rel.startswith("..") else path.as_posix()
+    return shown_path(path)
 
 
 def run(args) -> int:
     out = sys.stdout
+    for d in args.policies:
+        if not Path(d).is_dir():
+            return usage_error(f"policy folder `{d}` {'is not a folder' if Path(d).exists() else 'does not exist'}", "PR005")
+    paths = args.paths or args.policies or ([] if args.no_shipped else [default_policy_dir()])
+    if not paths:
+        sys.stderr.write("payrule: error: --no-shipped leaves no cases to run: name a PATH or give --policies DIR\n")
+        return EXIT_USAGE
     try:
-        targets = collect(args.paths, args.policies)
+        targets = collect(paths)
     except CaseFileError as exc:
         sys.stderr.write(f"payrule: error: {exc}\n")
         return EXIT_USAGE
@@ -75,7 +88,9 @@ def run(args) -> int:
             out.write(_MARK[res.status])
         out.flush()
 
-    report = run_suite(targets, show=_show, progress=progress)
+    # Each root's cases with its policies beside the shipped ones and the --policies folders; a root named
+    # here is a subject of the run, so its policies take the place of shipped ones with their ids.
+    report = run_suite(targets, show=_show, progress=progress, load=lambda t: load_policies(args, named=[t.root]))
     if state["folder"] is not None:
         out.write("\n")
     for rendered in report.policy_errors:
@@ -110,6 +125,8 @@ def run(args) -> int:
     summary = f"{report.passed} passed, {report.failed} failed"
     if report.errors:
         summary += f", {report.errors} error{'s' if report.errors != 1 else ''}"
+    if report.not_run:
+        summary += f", {report.not_run} not run: the policies have errors (on standard error)"
     out.write(summary + "\n")
     if report.policy_errors or report.errors:
         return EXIT_USAGE

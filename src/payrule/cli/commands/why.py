@@ -3,13 +3,17 @@ from __future__ import annotations
 
 import sys
 from datetime import date
-from pathlib import Path
 
-from payrule.api import PolicySet
 from payrule.claims.readers import ClaimError, HistoryError, ReadSession, read_claims, read_history
-from payrule.cli.commands._common import EXIT_FINDINGS, EXIT_OK, read_input, usage_error
+from payrule.cli.commands._common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    add_policy_arguments,
+    load_policies,
+    read_input,
+    usage_error,
+)
 from payrule.lang.ir import And, CodeIn, CodeIs, Not, Or
-from payrule.loader import default_policy_dir
 from payrule.run.engine import Decided, decide
 from payrule.run.interpreter import Check, ClaimTrace, RuleTrace, describe, models_by_payer, trace_claim
 
@@ -31,7 +35,7 @@ def add_arguments(c) -> None:
     c.add_argument("claims", nargs="*", metavar="CLAIMS", help="claims files (JSON Lines or CSV); standard input when none")
     c.add_argument("--claim", required=True, metavar="ID", help="the claim_id to explain")
     c.add_argument("--history", metavar="FILE", help="earlier claims that count as already paid")
-    c.add_argument("--policies", metavar="DIR", action="append", help="policy folder (default: the shipped policies); may repeat")
+    add_policy_arguments(c)
 
 
 def _read(args):
@@ -60,8 +64,7 @@ def _records(files, keep_extra: bool) -> list:
 
 
 def run(args) -> int:
-    dirs = [Path(d) for d in (args.policies or [default_policy_dir()])]
-    policies = PolicySet.load(dirs)
+    policies = load_policies(args)
     got = _read(args)
     if isinstance(got, int):
         return got
