@@ -6,10 +6,12 @@ Three passes over a JSON Lines file (read with positioned reads, never mapped or
 1. index: a cheap decode of each row's claim_id, patient_id and payer records where the row is,
    which patient-and-payer group it belongs to, and whether an earlier row used its claim_id;
 2. decide: one group at a time, its rows are read in full (by the same reader as the default mode),
-   decided, and their output written to a temporary file;
-3. output: the outputs are copied out in input order.
+   decided, and their output written to a temporary file; with `jobs` > 1 the groups are shared out
+   among that many forked workers (a patient's decisions depend only on that patient's claims), each
+   with a temporary file of its own;
+3. output: the outputs are copied out in input order, so every `jobs` writes the same bytes.
 
-Memory holds the index and one group, not every claim. CSV input, standard input, several files and
+Memory holds the index and one group (per worker), not every claim. CSV input, standard input, several files and
 the table format are read whole instead.
 """
 from __future__ import annotations
