@@ -12,8 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Union
 
-from payrule.runtime import Claim
-
 FORMATS = ("jsonl", "csv", "x12", "fhir")
 
 
@@ -47,11 +45,22 @@ def detect(name: str, head: bytes) -> str:
         return "csv"
     if body[:1] == b"{":
         first = body.split(b"\n", 1)[0]
-        if b'"resourceType"' in first or (b'"resourceType"' in body[:4096] and b"\n" not in body.strip()[:4096]):
+        if b'"resourceType"' in first:
+            return "fhir"
+        if b'"resourceType"' in body[:4096] and not _is_json_object(first):  # a pretty-printed Bundle
             return "fhir"
     if is_csv(name, head):
         return "csv"
     return "jsonl"
+
+
+def _is_json_object(line: bytes) -> bool:
+    import json
+
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
 
 
 def mapper(fmt: str) -> Callable[[bytes], Iterator[Mapped]]:
@@ -68,17 +77,21 @@ def mapper(fmt: str) -> Callable[[bytes], Iterator[Mapped]]:
 
 
 def build_mapped(records: Iterable[Mapped], history: bool, first_order: int, session) -> Iterator:
-    """Claims (or ClaimErrors) from mapped claim objects, read as JSON Lines claims are."""
-    from payrule.claims.readers import ClaimError, claim_from_object
+    """Claims (or ClaimErrors) from mapped claim objects, read as JSON Lines claims are: the typed fast
+    path first (msgspec converts the object to the reader's struct), the full reader for anything it
+    refuses, which says what is wrong in the reader's own words."""
+    from payrule.claims.readers import ClaimError, claim_from_object, typed_object_reader
 
     seen: set = set()
     order = first_order
+    fast = typed_object_reader(session)
     for rec in records:
         if isinstance(rec, Unmapped):
             yield ClaimError(rec.claim_id, rec.message, rec.input_line)
             continue
         n, obj = rec
-        out = claim_from_object(obj, n, order, seen, history, session)
-        if isinstance(out, Claim):
-            order += 1
+        out = fast(obj, n, order, seen, history) if fast is not None else None
+        if out is None:
+            out = claim_from_object(obj, n, order, seen, history, session)
+        order += 1  # as the JSON Lines reader counts: every claim object, readable or not
         yield out

@@ -24,7 +24,7 @@ from payrule.runtime.schema import LIST_FIELDS as _LIST_ORDER
 
 __all__ = ["ClaimError", "HistoryError", "Limits", "LOW_MEMORY", "ReadSession", "read_claims", "read_claims_stream",
            "read_claim_objects", "read_jsonl_rows", "read_one", "read_history", "history_error", "duplicate_id_error",
-           "build_claim", "claim_from_object", "fast_row_reader", "is_csv", "LIST_FIELDS", "NUMBER_FIELDS", "FIELD_ALIASES", "normal"]
+           "build_claim", "claim_from_object", "fast_row_reader", "typed_object_reader", "is_csv", "LIST_FIELDS", "NUMBER_FIELDS", "FIELD_ALIASES", "normal"]
 
 # The old names, derived from the schema, for modules that still import them from here:
 # the line list fields and the normal form their values compare in, the words policies may use for them.
@@ -699,6 +699,24 @@ def read_claims_stream(stream: BinaryIO, name: str, size: int = 0, first_order: 
 
     tick = (lambda _n, _raw: progress(read, max(size, read))) if progress is not None else None
     return list(read_jsonl_rows(rows(), False, first_order, tick, session=session))
+
+
+def typed_object_reader(session: ReadSession):
+    """`read(obj, input_line, order, seen, history) -> Claim | None` for a decoded claim object (a dict a
+    format mapping made): msgspec converts it to the typed struct and the fast builder makes the Claim;
+    None where the full reader (claim_from_object) must decide. None when the session keeps unknown fields."""
+    if msgspec is None or session.keep_extra:
+        return None
+    convert, from_fast, errors = msgspec.convert, session.from_fast, _FAST_ERRORS
+
+    def read(obj, input_line: int, order: int, seen: set, history: bool) -> Claim | None:
+        try:
+            m = convert(obj, _FastClaim)
+        except errors:
+            return None
+        return from_fast(m, input_line, order, seen, history)
+
+    return read
 
 
 def fast_row_reader(session: ReadSession):

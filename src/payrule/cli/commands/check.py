@@ -175,10 +175,9 @@ def _output(path: str | None, mode: str):
     os.replace(partial, path)
 
 
-def _claim_facts(records) -> dict[str, dict]:
-    """claim_id -> the claim's patient and payer, which a ClaimResponse names beside the decision."""
-    return {r.claim_id: {"claim_id": r.claim_id, "patient_id": r.patient_id, "payer": r.payer}
-            for r in records if not isinstance(r, ClaimError)}
+def _claim_facts(records) -> dict:
+    """claim_id -> the claim, whose patient, payer and dates a ClaimResponse names beside the decision."""
+    return {r.claim_id: r for r in records if not isinstance(r, ClaimError)}
 
 
 def _is_jsonl(path: str) -> bool:
