@@ -364,7 +364,8 @@ def test_the_worked_example_on_the_docs_page_still_holds(tmp_path, capsys):
     """docs/diff.md shows the 12 -> 6 months diff: its claim is still decided differently, and the
     command still prints the summary the page shows."""
     page = (Path(__file__).resolve().parents[1] / "docs" / "diff.md").read_text()
-    shown = page.split("## A worked example", 1)[1].split("```text\n", 1)[1].split("\n```", 1)[0]
+    block = page.split("## A worked example", 1)[1].split("```console\n", 1)[1].split("\n```", 1)[0]
+    shown = block.split("\n", 2)[2]  # the output, after the `sed` and `payrule diff` commands
     text = MEDICARE.read_text()
     six = text.replace("within 12 months", "within 6 months")
     new = tmp_path / "six-months.policy"

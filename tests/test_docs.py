@@ -1,4 +1,5 @@
-"""Every example in docs/*.md is tested: policy blocks parse, check and compile; shown outputs match.
+"""Every example in docs/*.md and README.md is tested: policy blocks parse, check and compile; every
+console block runs and its output matches.
 
 The conventions (also on docs/contributing.md): an HTML comment right above a block says how it is tested.
 
@@ -13,21 +14,40 @@ The conventions (also on docs/contributing.md): an HTML comment right above a bl
                                        `payrule compile` writes for a shipped policy
     <!-- test: file FILE -->           the block is exactly the content of FILE
     <!-- test: fails -->               the policy is rejected; the ```text block after it is the
-                                       exact report (the file is called `example.policy`)
+                                       exact report (the file is called `example.policy`), or a
+                                       console block after it runs payrule on it (`with=FILE`)
     <!-- test: explains -->           a blockquote: one paragraph per rule of the policy block
                                        above it, each exactly what `payrule explain` says
-    <!-- test: output [exit=N] -->     a ```console block `$ payrule ARGS` then its exact output
-                                       (standard output, then standard error), run from the
-                                       repository root
+    <!-- test: output [exit=N] [with=FILE | in=scratch] -->
+                                       a ```console block: `$ COMMAND` lines, each followed by its
+                                       exact output (standard output, then standard error), run
+                                       from the repository root; `/tmp/` is a fresh scratch folder;
+                                       a line `...` stands for any lines; in=scratch runs in that
+                                       scratch folder instead, and with=FILE too, where the policy
+                                       block above is saved as FILE
+    <!-- test: not run: REASON -->     a block of commands that cannot run in a test (an install,
+                                       a server), and why
+    <!-- test: synopsis -->            a line per command, `payrule COMMAND [OPTIONS]`: every
+                                       command is listed, every option named is real
     ```pycon                           run as a doctest (a page's blocks share one session)
+
+Every ```console, ```sh or ```bash block (or any block starting `$ `) is `output` or `not run`.
+`pytest tests/test_docs.py --update-golden` writes what the commands print into the `output` blocks
+(keeping the page's `...`): read the diff before committing it.
 """
 from __future__ import annotations
 
 import contextlib
+import difflib
 import doctest
 import io
+import os
 import re
 import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,6 +93,13 @@ class Block:
     @property
     def mark_word(self) -> str | None:
         return self.mark.split()[0] if self.mark else None
+
+    @property
+    def not_run(self) -> str | None:
+        """The reason given by `<!-- test: not run: REASON -->`, else None."""
+        if not self.mark or not self.mark.startswith("not run"):
+            return None
+        return self.mark[len("not run"):].strip(" :")
 
     @property
     def mark_arg(self) -> str:
@@ -122,7 +149,8 @@ def read_blocks(path: Path) -> list[Block]:
     return out
 
 
-PAGES = sorted(DOCS.glob("*.md"))
+README = ROOT / "README.md"
+PAGES = sorted(DOCS.glob("*.md")) + [README]
 BLOCKS = [b for p in PAGES for b in read_blocks(p)]
 POLICY_BLOCKS = [b for b in BLOCKS if b.lang == "policy"]
 OUTPUT_BLOCKS = [b for b in BLOCKS if b.kind == "fence" and b.mark_word == "output"]
@@ -218,8 +246,12 @@ def test_policy_block_parses_checks_and_compiles(block):
 def test_failing_policy_block_reports_what_the_page_shows(block):
     ws = load(policy_text(block))
     assert ws.errors, f"{block.id}: the example is meant to be rejected but checks clean"
-    shown = next((b for b in block.after[:1] if b.lang == "text"), None)
-    assert shown is not None, f"{block.id}: a `fails` block needs the ```text report right after it"
+    after = block.after[0] if block.after else None
+    if after is not None and after.mark_word == "output" and _mark_option(after, "with"):
+        return  # the console block after it runs payrule on it, and shows what it prints
+    shown = after if after is not None and after.lang == "text" else None
+    assert shown is not None, f"{block.id}: a `fails` block needs the ```text report right after it " \
+                              "(or a console block `output with=FILE` that runs payrule on it)"
     assert render_all(ws.diagnostics, ws.sources) == shown.text.rstrip("\n")
 
 
@@ -270,31 +302,210 @@ def test_block_is_the_file_it_names(block):
 
 
 # ---- shown outputs -----------------------------------------------------------------------------
+#
+# A ```console block marked `output` is one or more commands, each `$ COMMAND` (a line ending in `\`
+# continues on the next), followed by its exact output: standard output, then standard error. A line
+# that is only `...` stands for any number of lines (doctest's ellipsis, whole lines only). Each block
+# runs on its own, from the repository root, with COLUMNS=80 and empty standard input, in a fresh
+# scratch folder that `/tmp/` stands for (so `sed ... > /tmp/x.policy` writes nowhere shared, and the
+# output shows `/tmp/x.policy`). With `in=scratch` the block runs in that scratch folder instead; with
+# `with=FILE` too, and the folder holds the ```policy block above it saved as FILE. `exit=N` is the last command's exit status (0 by
+# default); the commands before it must exit 0.
+#
+# `$ payrule ARGS` runs in-process; any other command line (a pipe, a redirection, `sed`, `cp`) runs
+# with bash, with this interpreter's bin folder first on PATH so that `payrule` is this checkout's.
+
+SHELL_LANGS = {"console", "sh", "bash", "shell", "shell-session", "zsh"}
+_SHELL_SYNTAX = set("|&;<>()$`")
+
+
+@dataclass
+class Command:
+    line: int  # of the page
+    raw: list[str]  # the command's lines as the page shows them, `$ ` included
+    shown: list[str]  # the output the page shows
+
+    @property
+    def text(self) -> str:
+        parts = [self.raw[0][2:]] + [l.strip() for l in self.raw[1:]]
+        return " ".join(p[:-1].rstrip() if p.endswith("\\") else p for p in parts)
+
+
+def commands_of(block: Block) -> list[Command]:
+    out: list[Command] = []
+    lines = block.text.split("\n")
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("$ "):
+            raw = [line]
+            while raw[-1].endswith("\\") and i + 1 < len(lines):
+                i += 1
+                raw.append(lines[i])
+            out.append(Command(block.line + 1 + i - len(raw) + 1, raw, []))
+        else:
+            assert out, f"{block.id}: a console block starts with `$ COMMAND`"
+            out[-1].shown.append(line)
+        i += 1
+    for c in out:
+        while c.shown and not c.shown[-1].strip():
+            c.shown.pop()
+    return out
+
+
+def output_matches(shown: list[str], got: list[str]) -> bool:
+    """`shown` is `got`, where a line `...` in `shown` stands for any number of lines."""
+    parts: list[list[str]] = [[]]
+    for line in shown:
+        if line.strip() == "...":
+            parts.append([])
+        else:
+            parts[-1].append(line)
+    if len(parts) == 1:
+        return shown == got
+    first, *middle, last = parts
+    end = len(got) - len(last)
+    if got[:len(first)] != first or end < len(first) or got[end:] != last:
+        return False
+    pos = len(first)
+    for seg in middle:
+        hit = next((k for k in range(pos, end - len(seg) + 1) if got[k:k + len(seg)] == seg), None)
+        if hit is None:
+            return False
+        pos = hit + len(seg)
+    return True
+
+
+def _with_ellipsis(shown: list[str], got: list[str]) -> list[str] | None:
+    """The new output for --update-golden, eliding what the page elided: as many lines before the first
+    `...` and after the last; a stretch between two `...` is found again by the start of its first line
+    (up to a parenthesis, where a line number would change). None when it cannot be found."""
+    parts: list[list[str]] = [[]]
+    for line in shown:
+        if line.strip() == "...":
+            parts.append([])
+        else:
+            parts[-1].append(line)
+    if len(parts) == 1:
+        return got
+    dots = [line for line in shown if line.strip() == "..."]
+    first, *middle, last = parts
+    out, pos = got[:len(first)], len(first)
+    end = len(got) - len(last)
+    for n, seg in enumerate(middle):
+        key = seg[0].split(" (")[0] if seg else ""
+        hit = next((k for k in range(pos, end) if got[k].startswith(key)), None) if seg else pos
+        if hit is None:
+            return None
+        out += [dots[n]] + got[hit:hit + len(seg)]
+        pos = hit + len(seg)
+    return out + [dots[-1]] + (got[end:] if last else [])
+
+
+def _mark_option(block: Block, name: str) -> str | None:
+    m = re.search(rf"\b{name}=(\S+)", block.mark or "")
+    return m.group(1) if m else None
+
+
+def run_command(command: str, cwd: Path, scratch: Path, monkeypatch) -> tuple[int, str]:
+    """Run one command line the way the page says; its exit status and its output (stdout, stderr)."""
+    text = command.replace("/tmp/", f"{scratch}/")
+    monkeypatch.chdir(cwd)
+    words = shlex.split(text)
+    if words and words[0] == "payrule" and not (_SHELL_SYNTAX & set(text)):
+        out, err = io.StringIO(), io.StringIO()
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b""), encoding="utf-8"))
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(words[1:])
+            except SystemExit as exc:  # --help, usage errors
+                code = exc.code if isinstance(exc.code, int) else 0
+        got = out.getvalue() + err.getvalue()
+    else:
+        env = dict(os.environ, COLUMNS="80", PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+        run = subprocess.run(["bash", "-c", text], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                             capture_output=True, text=True, timeout=300)
+        code, got = run.returncode, run.stdout + run.stderr
+    return code, _unmap(got, scratch, cwd)
+
+
+def _unmap(text: str, scratch: Path, cwd: Path) -> str:
+    """The output as it reads with `/tmp` for the scratch folder; a `____ title ____` rule that named the
+    scratch folder is centred again, as it would be around the shorter name."""
+    names = {str(scratch.resolve()), str(scratch)}
+    if not scratch.resolve().samefile(cwd):
+        names.add(os.path.relpath(scratch, cwd))
+    forms = sorted(names, key=len, reverse=True)
+    out = []
+    for line in text.split("\n"):
+        new = line
+        for form in forms:
+            new = new.replace(form, "/tmp")
+        rule = re.fullmatch(r"_+( .* )_+", new)
+        if new != line and rule:
+            pad = max(len(line) - len(rule.group(1)), 8)
+            new = "_" * (pad // 2) + rule.group(1) + "_" * (pad - pad // 2)
+        out.append(new)
+    return "\n".join(out)
+
+
+def _policy_above(block: Block) -> Block:
+    before = [b for b in BLOCKS if b.path == block.path and b.lang == "policy" and b.line < block.line]
+    assert before, f"{block.id}: `with=FILE` needs a ```policy block above it"
+    return before[-1]
+
+
+@pytest.fixture
+def scratch():
+    """A fresh folder with a short name (so that output naming it reads as it would with `/tmp`)."""
+    path = Path(tempfile.mkdtemp(prefix="payrule-docs-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.mark.parametrize("block", OUTPUT_BLOCKS, ids=ids(OUTPUT_BLOCKS))
-def test_shown_output_matches(block, monkeypatch, request):
+def test_shown_output_matches(block, monkeypatch, scratch, request):
     assert block.lang == "console", f"{block.id}: `output` is for ```console blocks"
-    first, _, expected = block.text.partition("\n")
-    assert first.startswith("$ payrule "), f"{block.id}: a tested console block starts with `$ payrule ...`"
-    want_exit = int(re.search(r"exit=(\d+)", block.mark).group(1)) if "exit=" in block.mark else 0
-    monkeypatch.chdir(ROOT)
+    commands = commands_of(block)
+    assert commands, f"{block.id}: no `$ COMMAND` in the block"
+    want_exit = int(_mark_option(block, "exit") or 0)
     monkeypatch.setenv("COLUMNS", "80")
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(shlex.split(first[2:])[1:])
-        except SystemExit as exc:  # --help
-            code = exc.code or 0
-    assert code == want_exit, f"{block.id}: exit status {code}, the page says {want_exit}\n{err.getvalue()}"
-    got = (out.getvalue() + err.getvalue()).rstrip("\n")
-    if got != expected.rstrip("\n") and request.config.getoption("--update-golden"):
+    cwd = ROOT
+    saved = _mark_option(block, "with")
+    if saved:
+        target = scratch / saved
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(_policy_above(block).text + "\n", encoding="utf-8")
+    if saved or _mark_option(block, "in") == "scratch":
+        cwd = scratch
+    update = request.config.getoption("--update-golden")
+    wrong: list[str] = []
+    new_text: list[str] = []
+    for n, c in enumerate(commands):
+        code, got = run_command(c.text, cwd, scratch, monkeypatch)
+        expected_code = want_exit if n == len(commands) - 1 else 0
+        assert code == expected_code, (
+            f"{block.path.relative_to(ROOT).as_posix()}:{c.line}: `{c.text}` exited {code}, the page says "
+            f"{expected_code}\n{got}")
+        got_lines = got.rstrip("\n").split("\n") if got.strip() else []
+        if not output_matches(c.shown, got_lines):
+            diff = "\n".join(difflib.unified_diff(c.shown, got_lines, "the page", "payrule", lineterm=""))
+            wrong.append(f"{block.path.relative_to(ROOT).as_posix()}:{c.line}: the output of `{c.text}` "
+                         f"is not what the page shows:\n{diff}")
+            elided = _with_ellipsis(c.shown, got_lines)
+            if update:
+                assert elided is not None, f"{wrong[-1]}\n(a stretch between two `...` is gone: update this block by hand)"
+            got_lines = elided or got_lines
+        else:
+            got_lines = c.shown
+        new_text += c.raw + got_lines
+    if wrong and update:
         page = block.path.read_text(encoding="utf-8")
         old = block.text.rstrip("\n")
         assert page.count(old) == 1, f"{block.id}: the shown block is not unique on its page"
-        block.path.write_text(page.replace(old, first + "\n" + got), encoding="utf-8")
+        block.path.write_text(page.replace(old, "\n".join(new_text)), encoding="utf-8")
         return
-    assert got == expected.rstrip("\n")
+    assert not wrong, "\n\n".join(wrong) + "\n\n(after checking the new output: pytest tests/test_docs.py --update-golden)"
 
 
 PYCON_PAGES = sorted({b.path for b in PYCON})
@@ -327,14 +538,117 @@ def test_docstring_examples_on_the_api_page_run(module, monkeypatch):
 
 def test_blocks_were_found():
     """sqlglot's guard: if the page parser broke, the tests above would pass on nothing."""
-    assert len(POLICY_BLOCKS) >= 23
-    assert len(CHECKED) >= 19
-    assert len(EXPLAINS) >= 14
-    assert len(OUTPUT_BLOCKS) >= 14
-    assert len([b for b in POLICY_BLOCKS if b.mark_word == "fails"]) >= 2
-    assert len(PYCON) >= 5
-    assert len(FILE_BLOCKS) >= 5
-    assert len(EXCERPTS) >= 2
+    assert len(POLICY_BLOCKS) >= 40
+    assert len(CHECKED) >= 30
+    assert len(EXPLAINS) >= 20
+    assert len(OUTPUT_BLOCKS) >= 35
+    assert sum(len(commands_of(b)) for b in OUTPUT_BLOCKS) >= 40
+    assert len([b for b in POLICY_BLOCKS if b.mark_word == "fails"]) >= 8
+    assert len(PYCON) >= 6
+    assert len(FILE_BLOCKS) >= 8
+    assert len(EXCERPTS) >= 3
+    assert len(SYNOPSES) >= 1
+    assert any(b.path == README for b in OUTPUT_BLOCKS + PYCON + POLICY_BLOCKS)
+
+
+def _is_commands(b: Block) -> bool:
+    return b.kind == "fence" and (b.lang in SHELL_LANGS or b.text.lstrip().startswith("$ "))
+
+
+def test_every_console_block_runs_or_says_why_not():
+    """A block of commands either runs (`output`) or says why it cannot (`not run: REASON`)."""
+    bad = []
+    for b in BLOCKS:
+        if not _is_commands(b) or b.mark_word == "output":
+            continue
+        if b.not_run is None:
+            bad.append(f"{b.id}: a ```{b.lang or 'text'} block of commands is not run: mark it "
+                       "`<!-- test: output -->` with its real output, or `<!-- test: not run: WHY -->`")
+        elif not b.not_run:
+            bad.append(f"{b.id}: `not run` needs a reason")
+    for b in OUTPUT_BLOCKS:
+        if b.lang != "console":
+            bad.append(f"{b.id}: `output` is for ```console blocks")
+    assert not bad, "\n".join(bad)
+
+
+
+
+def test_no_indented_code_block_of_commands():
+    """Commands in an indented (unfenced) code block would escape the test above: fence them."""
+    words = "|".join(sorted(_subcommands()))
+    command = re.compile(rf"^(?: {{4}}|\t)+(?:\$ |(?:\.venv/bin/)?payrule (?:{words})\b|\.venv/bin/|python3? -m |pip install )")
+    bad = []
+    for page in PAGES:
+        fenced = False
+        fence = ""
+        for n, line in enumerate(page.read_text(encoding="utf-8").split("\n"), 1):
+            f = _FENCE.match(line)
+            if f and not fenced:
+                fenced, fence = True, f.group("fence")
+                continue
+            if fenced:
+                if line.strip().startswith(fence) and line.strip().strip(fence[0]) == "":
+                    fenced = False
+                continue
+            if command.match(line):
+                bad.append(f"{page.relative_to(ROOT).as_posix()}:{n}: {line.strip()}")
+    assert not bad, "commands in an indented code block (use a fenced ```console block):\n" + "\n".join(bad)
+
+
+def _subcommands() -> set[str]:
+    from payrule.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    return set(sub.choices)
+
+
+def _help(command: str) -> str:
+    from payrule.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    return sub.choices[command].format_help()
+
+
+SYNOPSES = [b for b in BLOCKS if b.mark_word == "synopsis"]
+
+
+@pytest.mark.parametrize("block", SYNOPSES, ids=ids(SYNOPSES))
+def test_command_synopsis_names_every_command_and_real_options(block):
+    """A `synopsis` block: a line per command, `payrule COMMAND ...`; every command is there, and every
+    option a line names is one of that command's."""
+    seen = set()
+    for n, line in enumerate(block.text.split("\n"), block.line + 1):
+        if not line.strip():
+            continue
+        words = line.split("#")[0].split()
+        assert words[:1] == ["payrule"] and len(words) > 1, f"{block.path.name}:{n}: not `payrule COMMAND ...`"
+        command = words[1]
+        assert command in _subcommands(), f"{block.path.name}:{n}: there is no command `{command}`"
+        seen.add(command)
+        helptext = _help(command)
+        for opt in re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", line.split("#")[0]):
+            assert re.search(rf"(?<![\w-]){re.escape(opt)}(?![\w-])", helptext), \
+                f"{block.path.name}:{n}: `payrule {command}` has no option {opt}"
+    assert seen == _subcommands(), f"{block.id}: commands missing: {sorted(_subcommands() - seen)}"
+
+
+def test_cli_reference_lists_every_command():
+    table = (DOCS / "cli.md").read_text(encoding="utf-8").split("## ")[0]
+    listed = set(re.findall(r"^\| \[`([\w-]+)`\]", table, re.M))
+    assert listed == _subcommands(), f"docs/cli.md's command table: missing {sorted(_subcommands() - listed)}, " \
+                                     f"not commands {sorted(listed - _subcommands())}"
+
+
+README_COMMANDS = [m.group(1) for m in re.finditer(r"`(payrule [\w-]+ [^`]+)`", README.read_text(encoding="utf-8"))]
+
+
+@pytest.mark.parametrize("command", README_COMMANDS)
+def test_readme_commands_run(command, monkeypatch, scratch):
+    """The commands the README names inline (its console blocks are run above) work as written."""
+    code, got = run_command(command, ROOT, scratch, monkeypatch)
+    assert code == 0, f"README.md: `{command}` exited {code}:\n{got}"
+    assert got.strip()
 
 
 def test_every_policy_block_is_tested():

@@ -6,6 +6,7 @@ The build (`mkdocs build --strict`, a few seconds) runs once per session, into a
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -25,6 +26,7 @@ from payrule.tools.explain import explain_rule  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICIES = ROOT / "policies"
+SITE_PATH = "/payrule/"  # the path of site_url in mkdocs.yml
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +83,8 @@ def _target(site: Path, page: Path, url: str) -> tuple[Path, str] | None:
     if parts.scheme or parts.netloc or url.startswith(("mailto:", "javascript:", "data:")):
         return None
     path = unquote(parts.path)
+    if path.startswith(SITE_PATH):  # an absolute link (the 404 page's) holds site_url's path
+        path = "/" + path[len(SITE_PATH):]
     target = page if not path else (site / path.lstrip("/") if path.startswith("/") else page.parent / path)
     target = Path(os.path.normpath(target))
     if target.is_dir() or path.endswith("/"):
@@ -95,7 +99,7 @@ def test_every_shipped_policy_has_its_page(site, models):
         page = site / "catalog" / model.id / "index.html"
         assert page.is_file(), f"no catalog page for {model.id}"
         html = read(page)
-        text = " ".join(" ".join(html.text).split())
+        text = " ".join("".join(html.text).split())  # "".join: an <abbr> splits a sentence's text
         assert model.title in text
         assert f"{model.id}/" in " ".join(index.links), f"the catalog index does not link to {model.id}"
         for rule in model.rules:
@@ -138,6 +142,70 @@ def test_policy_code_on_the_site_is_highlighted(site):
     assert '<span class="nf">spacing</span>' in html
     language = (site / "language" / "index.html").read_text(encoding="utf-8")
     assert language.count("language-policy") >= 15
+
+
+def test_console_blocks_mark_prompt_and_output_so_copy_takes_the_commands(site):
+    """Pygments' console lexer tags `$ ` as Generic.Prompt (gp) and the output as Generic.Output (go);
+    extra.css makes them unselectable and hides them while the copy button copies."""
+    html = (site / "cli" / "index.html").read_text(encoding="utf-8")
+    assert '<div class="language-console highlight">' in html
+    assert '<span class="gp">$ </span>payrule<span class="w"> </span>check<span class="w"> </span>--help' in html
+    assert '<span class="go">usage: payrule check' in html
+    css = (site / "assets" / "extra.css").read_text(encoding="utf-8")
+    assert ".highlight code[data-md-copying] .gp" in css and "user-select: none" in css
+    assert 'href="../assets/extra.css"' in html
+
+
+def test_sitemap_lists_every_page(site):
+    sitemap = (site / "sitemap.xml").read_text(encoding="utf-8")
+    listed = set(re.findall(r"<loc>https://payrule\.github\.io/payrule/(.*?)</loc>", sitemap))
+    built = {p.parent.relative_to(site).as_posix() + "/" for p in site.rglob("index.html")} - {"./", "search/"}
+    assert len(listed) >= 20 and built <= listed, sorted(built - listed)
+
+
+def test_repository_and_edit_links(site):
+    glossary = (site / "glossary" / "index.html").read_text(encoding="utf-8")
+    assert 'href="https://github.com/payrule/payrule"' in glossary
+    assert 'href="https://github.com/payrule/payrule/edit/main/docs/glossary.md"' in glossary
+    aetna = (site / "catalog" / "aetna-tpi" / "index.html").read_text(encoding="utf-8")
+    assert 'href="https://github.com/payrule/payrule/edit/main/policies/aetna/trigger_points.policy"' in aetna
+    changelog = (site / "changelog" / "index.html").read_text(encoding="utf-8")
+    assert 'href="https://github.com/payrule/payrule/edit/main/CHANGELOG.md"' in changelog
+
+
+def test_changelog_page_is_the_changelog(site):
+    text = " ".join("".join(read(site / "changelog" / "index.html").text).split())
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    versions = re.findall(r"^## \[([^\]]+)\](?: - (\d{4}-\d{2}-\d{2}))?", changelog, re.M)
+    assert versions[0][0] == "Unreleased" and ("0.1.0", "2026-11-24") in versions
+    for version, date in versions:
+        assert f"{version} - {date}" in text if date else version in text
+
+
+def test_abbreviations_hover_everywhere(site):
+    """docs/includes/abbreviations.md is appended to every page: a term is explained where it is used."""
+    terms = dict(re.findall(r"^\*\[(.+?)\]: (.+)$", (ROOT / "docs" / "includes" / "abbreviations.md").read_text(encoding="utf-8"), re.M))
+    assert {"TPI", "E/M", "NCCI", "LCD", "CARC", "RARC", "CPT", "HCPCS", "ICD-10-CM", "modifier 25"} <= set(terms)
+    seen = set()
+    for page in site.rglob("index.html"):
+        seen.update(re.findall(r"<abbr title=\"[^\"]*\">([^<]+)</abbr>", page.read_text(encoding="utf-8")))
+    assert {"TPI", "E/M", "NCCI", "CARC", "modifier 25"} <= seen
+    common = (site / "catalog" / "common-tpi" / "index.html").read_text(encoding="utf-8")
+    assert f'<abbr title="{terms["TPI"]}">TPI</abbr>' in common
+    assert not (site / "includes").exists(), "docs/includes/ is published as a page"
+
+
+def test_glossary_defines_the_terms(site):
+    text = " ".join("".join(read(site / "glossary" / "index.html").text).split())
+    for term in ("TPI", "E/M", "NCCI", "LCD", "CARC", "RARC", "CPT", "HCPCS", "ICD-10-CM", "Modifier 25",
+                 "Modifier 59", "Prior authorization", "X12 837P", "FHIR", "ClaimResponse", "LALR"):
+        assert term in text, f"the glossary does not define {term}"
+
+
+def test_catalog_case_tables_have_a_date_column(site):
+    html = (site / "catalog" / "aetna-tpi" / "index.html").read_text(encoding="utf-8")
+    assert "<th>Claim</th>\n<th>Line</th>\n<th>Date</th>\n<th>Code</th>" in html
+    assert "<td>2025-06-02</td>" in html  # fifth-session-in-calendar-year: C5's line
 
 
 # ---- the lexer ---------------------------------------------------------------------------------

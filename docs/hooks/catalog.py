@@ -6,6 +6,8 @@
   `Policy catalog: catalog/index.md` in mkdocs.yml becomes a section holding all of them.
 - The Python API page: `<!-- generated: python-api -->` in `python-api.md` is replaced by each
   public function's and class's signature and docstring.
+- "Edit this page" links go to the file a page is written from: a policy's catalog page to the policy
+  file, the changelog page to `CHANGELOG.md` (`edit_uri` is relative to `docs/`).
 
 Nothing here knows about a particular policy: a new policy file gets its page on the next build.
 """
@@ -36,6 +38,7 @@ log = logging.getLogger("mkdocs.hooks.catalog")
 CATALOG = "catalog"
 NAV_ENTRY = f"{CATALOG}/index.md"
 API_MARKER = "<!-- generated: python-api -->"
+EDIT_ELSEWHERE = {"changelog.md": "../CHANGELOG.md"}  # a page written from a file outside docs/
 HERE = Path(__file__).resolve().parent
 
 _state: dict = {}
@@ -396,7 +399,13 @@ def on_files(files, config, **kwargs):
     files.append(File.generated(config, NAV_ENTRY, content=index_page(models, cases)))
     files.append(File.generated(config, f"{CATALOG}/compare.md", content=compare_page(models)))
     for m in order(models):
-        files.append(File.generated(config, f"{CATALOG}/{m.id}.md", content=policy_page(m, models, cases, cov)))
+        page = File.generated(config, f"{CATALOG}/{m.id}.md", content=policy_page(m, models, cases, cov))
+        page.edit_uri = f"../{m.path}"  # the policy file, relative to docs/
+        files.append(page)
+    for src, target in EDIT_ELSEWHERE.items():
+        f = files.get_file_from_path(src)
+        if f is not None:
+            f.edit_uri = target
     return files
 
 
