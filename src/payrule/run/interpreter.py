@@ -33,7 +33,7 @@ from payrule.claims.readers import ClaimError
 from payrule.lang import ir
 from payrule.lang.ir import Placeholder, SetDef
 from payrule.lang.printer import print_cond
-from payrule.runtime.schema import LINE_FIELDS, LIST_FIELDS, in_code_range, normal, payer_key
+from payrule.runtime.schema import CLAIM_FIELDS, LINE_FIELDS, LIST_FIELDS, in_code_range, normal, payer_key
 
 __all__ = [
     "Check",
@@ -482,7 +482,9 @@ class Patient:
             fname = cond.field.name
             distinct = svc.normals(fname)
             value = len(distinct)
-            facts = [f"{value} distinct {fname}" + (": " + "; ".join(distinct) if distinct else "")]
+            schema = LINE_FIELDS.get(fname) or CLAIM_FIELDS.get(fname)
+            noun = schema.aliases[0] if value == 1 and schema is not None and schema.aliases else fname  # 1 distinct muscle
+            facts = [f"{value} distinct {noun}" + (": " + "; ".join(distinct) if distinct else "")]
             provides = {f"distinct_{fname}": str(value)}
         else:
             value = svc.units
