@@ -15,7 +15,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import date
-from typing import BinaryIO, Iterable, Iterator, NamedTuple
+from typing import Any, BinaryIO, Iterable, Iterator, NamedTuple
 
 from payrule.runtime import Claim, Line, new_line
 from payrule.runtime import payer_key as _payer_key
@@ -41,7 +41,7 @@ _LONE_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 try:  # typed decoding in C; the stdlib reader below stays the arbiter for anything it rejects
     import msgspec
 except ImportError:  # pragma: no cover - msgspec is a dependency; keep working without it
-    msgspec = None
+    msgspec = None  # type: ignore[assignment]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +104,7 @@ class ReadSession:
         """`keep_extra`: keep every field a claim or line has beyond the contract's, for policies that read
         them (the fast path drops them, so it is not used then)."""
         self.limits = limits
-        self.keep_extra = keep_extra if _tables is None else _tables.keep_extra
+        self.keep_extra: bool = keep_extra if _tables is None else _tables.keep_extra
         t = _tables
         self._norm: dict[tuple, tuple[tuple, tuple]] = {} if t is None else t._norm
         self._strings: dict[str, str] = {} if t is None else t._strings
@@ -153,7 +153,8 @@ def _normalizer(memo: dict, limit: int):
         key = (form, *vs)
         hit = memo.get(key)
         if hit is None:
-            kept, seen = [], {}  # a dict keeps the first-seen order and finds a repeat at once
+            kept: list[str] = []
+            seen: dict[str, None] = {}  # a dict keeps the first-seen order and finds a repeat at once
             for v in vs:
                 n = normal(form, v)
                 if n:
@@ -253,13 +254,15 @@ def build_claim(obj, input_line: int, order: int, seen: set, history: bool = Fal
     if not isinstance(obj, dict):
         raise _Bad(f"a claim must be a JSON object, not {_kind(obj)}")
     cv: dict = {}
+    lines_in: list = []
     for f in CLAIM_FIELDS.values():
         if f is _LINES:
-            lines_in = obj.get("lines")
-            if lines_in is None:
+            got = obj.get("lines")
+            if got is None:
                 raise _Bad("lines is missing")
-            if not isinstance(lines_in, list):
-                raise _Bad(f"lines must be a list, not {_kind(lines_in)}")
+            if not isinstance(got, list):
+                raise _Bad(f"lines must be a list, not {_kind(got)}")
+            lines_in = got
             if not lines_in:
                 raise _Bad("lines is empty: a claim needs at least one line")
             continue
@@ -424,7 +427,7 @@ def _fast_struct(name: str, fields, lines=None):
         elif f.kind == "date":
             t = date
         else:  # a list of strings
-            t = list[shaped(f.item_pattern) if f.item_pattern is not None else str]
+            t = list[shaped(f.item_pattern) if f.item_pattern is not None else str]  # type: ignore[misc]
         spec.append((f.name, t) if f.required else (f.name, Optional[t], None))
     return msgspec.defstruct(name, spec, kw_only=True)
 
@@ -526,7 +529,7 @@ def _csv(data: bytes, history: bool, first_order: int, progress, session: ReadSe
     reader = csv.reader(io.StringIO(text, newline=""))
     header: list[str] | None = None
     groups: dict[str, list] = {}  # claim_id -> [first input line, claim_id, rows...]
-    out: list[tuple[int, object]] = []
+    out: list[tuple[int, Any]] = []  # (first input line, a ClaimError or [line, claim_id, rows...])
     prev = 0
     for row in reader:
         start, prev = prev + 1, reader.line_num
