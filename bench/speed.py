@@ -10,7 +10,8 @@ machine drift hits both alike; wall time by perf_counter, peak memory by wait4's
   (as compare.py runs it), else this project's bench/handwritten.py on bench/generate.py's claims;
 - peak memory at --mem-claims, default mode and --low-memory, beside the yardstick's;
 - start to first decision: `payrule check` of a one-claim file, best of 10;
-- compiling every shipped policy cold: `PolicySet.load()` in a fresh process, best of 5;
+- compiling every shipped policy cold: the first `PolicySet.load()` in a fresh process (imports before the
+  clock starts, the lark parser built within it), best of 5;
 - the five-payer workload (contract v2, bench/generate.py --five-payers): time a claim / the v1 workload's.
 
 Machines here are shared and noisy: read the ratios, and the load averages printed before and after.
@@ -82,7 +83,8 @@ def startup() -> float:
 
 
 def compile_cold() -> float:
-    code = ("import time; t = time.perf_counter(); from payrule.api import PolicySet; PolicySet.load(); "
+    # cold: the first load in a fresh process (building the lark parser included), imports done before
+    code = ("import time; from payrule.api import PolicySet; t = time.perf_counter(); PolicySet.load(); "
             "print(time.perf_counter() - t)")
     return min(float(subprocess.run([PY, "-c", code], capture_output=True, text=True, check=True).stdout)
                for _ in range(5))
