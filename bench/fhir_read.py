@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import io
 import json
 import sys
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from generate import generate  # noqa: E402
+from generate import claim_objects  # noqa: E402
 
 from payrule.claims.fhir import read_fhir, write_fhir  # noqa: E402
 from payrule.claims.readers import read_claims  # noqa: E402
@@ -32,14 +31,8 @@ from payrule.claims.readers import read_claims  # noqa: E402
 
 def claims(n: int, seed: int) -> list[dict]:
     """The generated claims FHIR can say, as claim objects."""
-    buf = io.BytesIO()
-    generate(n, seed, buf, None, False)
     out = []
-    for raw in buf.getvalue().split(b"\n"):
-        try:
-            c = json.loads(raw)
-        except ValueError:
-            continue
+    for c in claim_objects(n, seed):
         try:
             write_fhir([c])
         except ValueError:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import io
 import json
 import sys
 import time
@@ -29,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from generate import generate  # noqa: E402
+from generate import claim_objects  # noqa: E402
 
 from payrule.claims.readers import read_claims  # noqa: E402
 from payrule.claims.x12 import read_x12, unsayable, write_x12  # noqa: E402
@@ -37,14 +36,8 @@ from payrule.claims.x12 import read_x12, unsayable, write_x12  # noqa: E402
 
 def claims(n: int, seed: int) -> list[dict]:
     """The generated claims X12 can say, as claim objects."""
-    buf = io.BytesIO()
-    generate(n, seed, buf, None, False)
     out = []
-    for raw in buf.getvalue().split(b"\n"):
-        try:
-            c = json.loads(raw)
-        except ValueError:
-            continue
+    for c in claim_objects(n, seed):
         if unsayable(c) is None:
             out.append(c)
     return out

@@ -90,3 +90,14 @@ def decisions(results: list[dict]) -> dict:
 def fired(results: list[dict]) -> dict:
     """{(claim_id, line): [rule ids that fired, in order]}."""
     return {(r["claim_id"], ln["line"]): [x["rule"] for x in ln["reasons"]] for r in results if "lines" in r for ln in r["lines"]}
+
+
+def generated_claims(n: int, seed: int) -> list[dict]:
+    """bench/generate.py's claims as objects (`claim_objects`), for round trips through other formats."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("payrule_bench_generate", ROOT / "bench" / "generate.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.claim_objects(n, seed)

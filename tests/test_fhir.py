@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import importlib.util
-import io
 import json
 import subprocess
 import sys
@@ -32,6 +31,8 @@ from payrule.claims.fhir import (
 from payrule.claims.formats import FormatError, Unmapped, detect
 from payrule.claims.readers import ClaimError, read_claims
 from payrule.run.engine import decide, decision_json
+
+from conftest import generated_claims
 
 ROOT = Path(__file__).resolve().parents[1]
 _HAVE_FHIR_RESOURCES = importlib.util.find_spec("fhir.resources") is not None
@@ -114,26 +115,6 @@ def canon(records) -> list:
         out.append((r.claim_id, r.patient_id, r.payer, r.payer_key, r.prior_auth, r.input_line, [
             (ln.no, ln.date, ln.code, ln.code_raw, ln.units, ln.modifiers, ln.diagnoses, ln.muscles, ln.substances,
              ln.raw_modifiers, ln.raw_diagnoses, ln.raw_muscles, ln.raw_substances, ln.site) for ln in r.lines]))
-    return out
-
-
-def load_generator():
-    spec = importlib.util.spec_from_file_location("payrule_bench_generate", ROOT / "bench" / "generate.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def generated_claims(n: int, seed: int = 11) -> list[dict]:
-    """The claims bench/generate.py writes (about 1% of them ill-valued), broken JSON lines left out."""
-    buf = io.BytesIO()
-    load_generator().generate(n, seed, buf, None, False)
-    out = []
-    for raw in buf.getvalue().split(b"\n"):
-        try:
-            out.append(json.loads(raw))
-        except ValueError:
-            continue
     return out
 
 
@@ -428,7 +409,7 @@ def test_fast_path_agrees_with_the_definition(data):
 
 @pytest.fixture(scope="module")
 def generated() -> list[dict]:
-    return sayable(generated_claims(3000))
+    return sayable(generated_claims(3000, 11))
 
 
 def test_what_fhir_cannot_say_is_refused():

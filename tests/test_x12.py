@@ -6,8 +6,6 @@ twins do, `payrule check FILE.x12`, and pyx12's findings through validate_x12.
 from __future__ import annotations
 
 import copy
-import importlib.util
-import io
 import json
 import subprocess
 import sys
@@ -22,6 +20,8 @@ from payrule.claims.formats import FormatError, Unmapped, detect
 from payrule.claims.readers import ClaimError, read_claims
 from payrule.claims.x12 import read_x12, unsayable, write_x12
 from payrule.run.engine import decide, decision_json
+
+from conftest import generated_claims
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "docs" / "examples" / "x12" / "claims.x12"
@@ -403,26 +403,6 @@ def test_two_interchanges_and_several_transaction_sets(monkeypatch):
 # ---- round trips on generated claims ------------------------------------------------------------
 
 
-def load_generator():
-    spec = importlib.util.spec_from_file_location("payrule_bench_generate_x12", ROOT / "bench" / "generate.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def generated_claims(n: int, seed: int = 13) -> list[dict]:
-    """The claims bench/generate.py writes (about 1% ill-valued), broken JSON lines left out."""
-    buf = io.BytesIO()
-    load_generator().generate(n, seed, buf, None, False)
-    out = []
-    for raw in buf.getvalue().split(b"\n"):
-        try:
-            out.append(json.loads(raw))
-        except ValueError:
-            continue
-    return out
-
-
 def jsonl(claims: list[dict]) -> bytes:
     return b"".join(json.dumps(c).encode() + b"\n" for c in claims)
 
@@ -447,7 +427,7 @@ def decided(shipped, records) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def generated() -> list[dict]:
-    return [c for c in generated_claims(3000) if unsayable(c) is None]
+    return [c for c in generated_claims(3000, 13) if unsayable(c) is None]
 
 
 def test_round_trip_generated_claims(generated, shipped):

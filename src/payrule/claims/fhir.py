@@ -673,6 +673,21 @@ def _given(v) -> bool:
     return v is not None and not (isinstance(v, str) and not v.strip())
 
 
+_FHIR_STRING = re.compile(r"[ \S]*")  # R4 `string`: no white space but the plain space
+
+
+def _unsayable_text(value) -> str | None:
+    """The first string in a claim object that a FHIR string cannot hold, else None."""
+    if isinstance(value, str):
+        return None if _FHIR_STRING.fullmatch(value) else value
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    for v in items:
+        bad = _unsayable_text(v)
+        if bad is not None:
+            return bad
+    return None
+
+
 def _resource(claim: dict, n: int, rid: str) -> dict:
     """One section-1 claim as an R4 Claim with the id `rid`; raises ValueError for what FHIR cannot say."""
     if not isinstance(claim, dict):
@@ -688,6 +703,10 @@ def _resource(claim: dict, n: int, rid: str) -> dict:
         for key in ("modifiers", "diagnoses", "muscles", "substances"):
             if ln.get(key) is not None and not isinstance(ln[key], list):
                 raise ValueError(f"claim {cid!r}: FHIR cannot say a line's {key} that is not a list")
+    bad = _unsayable_text(claim)
+    if bad is not None:
+        raise ValueError(f"claim {cid!r}: FHIR cannot say the text {bad!r}: a FHIR string holds no white space "
+                         "but the plain space (no tab, line break or no-break space)")
     diagnoses, pointers = _diagnoses(claim, lines)
     dates = [ln["date"] for ln in lines if isinstance(ln.get("date"), str) and _is_date(ln["date"])]
     r: dict = {"resourceType": "Claim", "id": rid}
