@@ -28,17 +28,25 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"payrule: error: {message}\n")
 
 
-def _command_modules() -> list:
+def _command_names() -> list[str]:
+    """The subcommands' module names, in `payrule --help` order (found without importing them)."""
     names = [m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_")]
     names.sort(key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
+    return names
+
+
+def _command_modules(only: str | None = None) -> list:
+    names = [only] if only is not None else _command_names()
     return [importlib.import_module(f"{commands.__name__}.{n}") for n in names]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with `only`, the parser of that one subcommand (the others are not imported:
+    `payrule check` does not pay for importing the linter, the formatter and the server)."""
     ap = _Parser(prog="payrule", description="Compile payer policies into claim checkers and decide claims.")
     ap.add_argument("--version", action="version", version=f"payrule {__version__}")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for mod in _command_modules():
+    for mod in _command_modules(only):
         p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.DESCRIPTION)
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)
@@ -46,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    only = argv[0].replace("-", "_") if argv and argv[0].replace("-", "_") in _command_names() else None
+    ap = build_parser(only)
     args = ap.parse_args(argv)
     if args.command is None:
         ap.print_help(sys.stderr)
