@@ -14,15 +14,14 @@ both ways is the fair comparison: both end in the same runtime Claims (tests/tes
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from generate import best_time as best  # noqa: E402
 from generate import claim_objects  # noqa: E402
 
 from payrule.claims.fhir import read_fhir, write_fhir  # noqa: E402
@@ -39,23 +38,6 @@ def claims(n: int, seed: int) -> list[dict]:
             continue
         out.append(c)
     return out
-
-
-def best(fn, runs: int = 3) -> float:
-    """The least wall time of `runs` calls, the garbage collector off while timing as `payrule check`
-    runs (otherwise each collection walks every object alive, and the side that makes more temporary
-    objects pays for the other's too)."""
-    times = []
-    for _ in range(runs):
-        gc.collect()
-        gc.disable()
-        try:
-            t = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t)
-        finally:
-            gc.enable()
-    return min(times)
 
 
 def main(argv=None) -> int:

@@ -19,15 +19,14 @@ both end in the same runtime Claims (tests/test_x12.py checks that).
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from generate import best_time as best  # noqa: E402
 from generate import claim_objects  # noqa: E402
 
 from payrule.claims.readers import read_claims  # noqa: E402
@@ -41,16 +40,6 @@ def claims(n: int, seed: int) -> list[dict]:
         if unsayable(c) is None:
             out.append(c)
     return out
-
-
-def best(fn, runs: int = 3) -> float:
-    times = []
-    for _ in range(runs):
-        gc.collect()
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def main(argv=None) -> int:

@@ -101,3 +101,24 @@ def generated_claims(n: int, seed: int) -> list[dict]:
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod.claim_objects(n, seed)
+
+
+def claim_dicts(name, *, first_line: int = 1, dates=("2024-02-29", "2025-03-01", "2025-12-31"),
+                codes=("20552", "20553", "J3301", "99213", "0232T", "76942"), min_units: int = 1):
+    """A hypothesis strategy of section-1 claim objects whose text values come from `name`, for the
+    round trips through another format (each format's test narrows or widens the values it can say)."""
+    from hypothesis import strategies as st
+
+    line = st.fixed_dictionaries(
+        {"line": st.integers(first_line, 60), "date": st.sampled_from(list(dates)), "code": st.sampled_from(list(codes))},
+        optional={"units": st.integers(min_units, 3),
+                  "modifiers": st.lists(st.sampled_from(["25", "59", "RT", "lt", " 50 "]), max_size=3),
+                  "diagnoses": st.lists(st.sampled_from(["M79.18", "m54.2", " G44.209 ", "R52"]), min_size=1, max_size=3),
+                  "muscles": st.lists(name, max_size=4), "substances": st.lists(name, max_size=3), "site": name})
+    return st.fixed_dictionaries(
+        {"claim_id": name, "patient_id": name,
+         "payer": st.sampled_from(["medicare", "Aetna", "bcbs", "emblem health", "humana"]),
+         "lines": st.lists(line, min_size=1, max_size=4, unique_by=lambda ln: ln["line"])},
+        optional={"provider_id": name,
+                  "diagnoses": st.lists(st.sampled_from(["M79.18", "M54.50", "M62.830"]), min_size=1, max_size=3),
+                  "prior_auth": name})

@@ -353,14 +353,20 @@ def commands_of(block: Block) -> list[Command]:
     return out
 
 
-def output_matches(shown: list[str], got: list[str]) -> bool:
-    """`shown` is `got`, where a line `...` in `shown` stands for any number of lines."""
+def _elided_parts(shown: list[str]) -> list[list[str]]:
+    """The stretches of `shown` between its `...` lines (one stretch when there are none)."""
     parts: list[list[str]] = [[]]
     for line in shown:
         if line.strip() == "...":
             parts.append([])
         else:
             parts[-1].append(line)
+    return parts
+
+
+def output_matches(shown: list[str], got: list[str]) -> bool:
+    """`shown` is `got`, where a line `...` in `shown` stands for any number of lines."""
+    parts = _elided_parts(shown)
     if len(parts) == 1:
         return shown == got
     first, *middle, last = parts
@@ -380,12 +386,7 @@ def _with_ellipsis(shown: list[str], got: list[str]) -> list[str] | None:
     """The new output for --update-golden, eliding what the page elided: as many lines before the first
     `...` and after the last; a stretch between two `...` is found again by the start of its first line
     (up to a parenthesis, where a line number would change). None when it cannot be found."""
-    parts: list[list[str]] = [[]]
-    for line in shown:
-        if line.strip() == "...":
-            parts.append([])
-        else:
-            parts[-1].append(line)
+    parts = _elided_parts(shown)
     if len(parts) == 1:
         return got
     dots = [line for line in shown if line.strip() == "..."]

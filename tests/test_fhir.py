@@ -32,7 +32,7 @@ from payrule.claims.formats import FormatError, Unmapped, detect
 from payrule.claims.readers import ClaimError, read_claims
 from payrule.run.engine import decide, decision_json
 
-from conftest import generated_claims
+from conftest import claim_dicts, generated_claims
 
 ROOT = Path(__file__).resolve().parents[1]
 _HAVE_FHIR_RESOURCES = importlib.util.find_spec("fhir.resources") is not None
@@ -443,17 +443,7 @@ def test_writing_is_deterministic_and_read_back_writes_the_same(generated):
 
 
 _name = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=12)
-_line = st.fixed_dictionaries(
-    {"line": st.integers(1, 60), "date": st.sampled_from(["2024-02-29", "2025-03-01", "2025-12-31"]),
-     "code": st.sampled_from(["20552", "20553", "J3301", "99213", "0232T", "76942"])},
-    optional={"units": st.integers(1, 3), "modifiers": st.lists(st.sampled_from(["25", "59", "RT", "lt", " 50 "]), max_size=3),
-              "diagnoses": st.lists(st.sampled_from(["M79.18", "m54.2", " G44.209 ", "R52"]), min_size=1, max_size=3),
-              "muscles": st.lists(_name, max_size=4), "substances": st.lists(_name, max_size=3), "site": _name})
-_claim = st.fixed_dictionaries(
-    {"claim_id": _name, "patient_id": _name, "payer": st.sampled_from(["medicare", "Aetna", "bcbs", "emblem health", "humana"]),
-     "lines": st.lists(_line, min_size=1, max_size=4, unique_by=lambda ln: ln["line"])},
-    optional={"provider_id": _name, "diagnoses": st.lists(st.sampled_from(["M79.18", "M54.50", "M62.830"]), min_size=1, max_size=3),
-              "prior_auth": _name})
+_claim = claim_dicts(_name)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -21,7 +21,7 @@ from payrule.claims.readers import ClaimError, read_claims
 from payrule.claims.x12 import read_x12, unsayable, write_x12
 from payrule.run.engine import decide, decision_json
 
-from conftest import generated_claims
+from conftest import claim_dicts, generated_claims
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "docs" / "examples" / "x12" / "claims.x12"
@@ -485,17 +485,8 @@ def test_values_holding_the_usual_separators_get_other_ones():
 
 
 _name = st.text(st.sampled_from("abcXYZ019 -./%()&#*:^~|"), min_size=1, max_size=12)  # some usual separators too
-_line = st.fixed_dictionaries(
-    {"line": st.integers(0, 60), "date": st.sampled_from(["2024-02-29", "2025-03-01", "2025-12-31", "2025-02-30"]),
-     "code": st.sampled_from(["20552", "20553", "J3301", "99213", "0232T", "76942", "2055"])},
-    optional={"units": st.integers(0, 3), "modifiers": st.lists(st.sampled_from(["25", "59", "RT", "lt", " 50 "]), max_size=3),
-              "diagnoses": st.lists(st.sampled_from(["M79.18", "m54.2", " G44.209 ", "R52"]), min_size=1, max_size=3),
-              "muscles": st.lists(_name, max_size=4), "substances": st.lists(_name, max_size=3), "site": _name})
-_claim = st.fixed_dictionaries(
-    {"claim_id": _name, "patient_id": _name, "payer": st.sampled_from(["medicare", "Aetna", "bcbs", "emblem health", "humana"]),
-     "lines": st.lists(_line, min_size=1, max_size=4, unique_by=lambda ln: ln["line"])},
-    optional={"provider_id": _name, "diagnoses": st.lists(st.sampled_from(["M79.18", "M54.50", "M62.830"]), min_size=1, max_size=3),
-              "prior_auth": _name})
+_claim = claim_dicts(_name, first_line=0, dates=("2024-02-29", "2025-03-01", "2025-12-31", "2025-02-30"),
+                     codes=("20552", "20553", "J3301", "99213", "0232T", "76942", "2055"), min_units=0)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -257,6 +257,14 @@ def _d8(v: str) -> str:
     return f"{v[:4]}-{v[4:6]}-{v[6:]}" if len(v) == 8 and v.isdigit() else v
 
 
+def _lx_line(seg: str, sep: str) -> dict:
+    """A new service line from its LX segment: LX01 is its number (REF*6R may replace it later)."""
+    v = seg[3:]
+    if sep in v:
+        v = v.partition(sep)[0]
+    return {"line": int(v) if v.isdigit() and len(v) < 19 else (v or None)}
+
+
 def _note(text: str, ln: dict) -> None:
     """Read the NTE*ADD note of a service line into it: `muscles=a,b;substances=x,y;site=neck`, any of
     the three keys, in any order, each value as written (the claim reader trims names and drops blank
@@ -362,10 +370,7 @@ def _map(segs: list[str], sep: str, comp: str, ascii_only: bool) -> Iterator[Map
                         ln["line"] = int(v)
                 continue
             if sid == lx_:
-                v = seg[3:]
-                if sep in v:
-                    v = v.partition(sep)[0]
-                ln = {"line": int(v) if v.isdigit() and len(v) < 19 else (v or None)}
+                ln = _lx_line(seg, sep)
                 lines.append(ln)
                 continue
             if sid == "NTE":
@@ -406,10 +411,7 @@ def _map(segs: list[str], sep: str, comp: str, ascii_only: bool) -> Iterator[Map
         if sid == lx_:
             if clm_n:
                 where = 3
-                v = seg[3:]
-                if sep in v:
-                    v = v.partition(sep)[0]
-                ln = {"line": int(v) if v.isdigit() and len(v) < 19 else (v or None)}
+                ln = _lx_line(seg, sep)
                 lines.append(ln)
             continue
         if sid == "CLM":
