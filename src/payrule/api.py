@@ -19,7 +19,7 @@ from payrule.lang.diagnostics import render_all
 from payrule.lang.source import SourceFile
 from payrule.loader import Checker, Workspace, checker_for, default_policy_dir, load_workspace
 from payrule.run.engine import decide, decision_json
-from payrule.run.loaded import Versions
+from payrule.run.loaded import Versions, route
 
 __all__ = ["PolicySet", "PolicyError", "compile_policy", "check"]
 
@@ -43,15 +43,8 @@ class PolicySet:
         self.workspace = workspace
         self.models = workspace.models  # checked
         self.policies = workspace.policies  # lowered: what the checkers are compiled from
-        self.checkers: dict[str, Checker | Versions] = {}
-        by_name: dict[str, list[Checker]] = {}
-        for policy in workspace.policies.values():
-            if policy.payer is not None:
-                checker = checker_for(policy)
-                for name in policy.payer_names:  # the payer id and every alias route to one checker
-                    by_name.setdefault(name, []).append(checker)
-        for name, found in by_name.items():  # several: versions of the payer's policy, by date of service
-            self.checkers[name] = found[0] if len(found) == 1 and found[0].version is None else Versions(found)
+        self.checkers: dict[str, Checker | Versions] = route(
+            checker_for(p) for p in workspace.policies.values() if p.payer is not None)
         # Whether a rule reads a claim or line field the schema does not know (the readers then keep them).
         self.reads_extra = any(ir.reads_extra(r) for p in self.policies.values() for r in p.rules)
 

@@ -5,8 +5,10 @@ import functools
 import re
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from lark import Lark
+if TYPE_CHECKING:
+    from lark import Lark
 
 GRAMMAR_NAME = "policy.lark"
 
@@ -28,7 +30,10 @@ def grammar_text() -> str:
 
 @functools.lru_cache(maxsize=None)
 def parser() -> Lark:
-    """The LALR parser, built once per process (no on-disk cache: see the style guide)."""
+    """The LALR parser, built once per process (no on-disk cache of lark's: see the style guide). lark is
+    imported here, not above: `grammar_path` is all a run with its checkers compiled already needs."""
+    from lark import Lark
+
     return Lark(
         grammar_text(),
         parser="lalr",

@@ -8,10 +8,11 @@ from __future__ import annotations
 import linecache
 import types
 from datetime import date
+from typing import Iterable
 
 from payrule.runtime import API_VERSION
 
-__all__ = ["load_module", "Checker", "Versions", "route_error"]
+__all__ = ["load_module", "Checker", "Versions", "route", "route_error"]
 
 
 def load_module(text: str, model_id: str) -> types.ModuleType:
@@ -94,6 +95,18 @@ class Versions:
             if c.at(day) is not None:
                 return c
         return None
+
+
+def route(checkers: "Iterable[Checker]") -> "dict[str, Checker | Versions]":
+    """Payer name -> what decides its claims: the payer id and every alias of a policy route to its checker;
+    a payer with several policies (versions by date of service) routes to their Versions."""
+    by_name: dict[str, list[Checker]] = {}
+    for checker in checkers:
+        if checker.payer is not None:
+            for name in (checker.payer, *checker.aliases):
+                by_name.setdefault(name, []).append(checker)
+    return {name: found[0] if len(found) == 1 and found[0].version is None else Versions(found)
+            for name, found in by_name.items()}
 
 
 def route_error(checker: "Checker | Versions", claim) -> str | None:
