@@ -1,16 +1,27 @@
 """Shared fixtures: the shipped policies, a claim builder, and the CLI run in-process."""
 from __future__ import annotations
 
+import atexit
 import io
 import json
+import os
+import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from payrule import PolicySet
-from payrule.cli import main
+# `payrule check` keeps compiled checkers in a cache folder (payrule.run.cache): the tests, and every
+# `payrule` they start, use one of their own, made empty for the run and removed after it, never the
+# user's ~/.cache. Set before payrule is imported, and inherited by subprocesses.
+os.environ.pop("PAYRULE_NO_CACHE", None)
+os.environ["PAYRULE_CACHE_DIR"] = _CACHE = tempfile.mkdtemp(prefix="payrule-test-cache-")
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
+
+from payrule import PolicySet  # noqa: E402
+from payrule.cli import main  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICIES = ROOT / "policies"

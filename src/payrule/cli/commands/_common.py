@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Sequence
 if TYPE_CHECKING:  # the light commands do not load the language at start-up
     from payrule.api import PolicySet
     from payrule.loader import Workspace
+    from payrule.run.cache import CompiledPolicies
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 EXIT_CLAIM_ERRORS = EXIT_FINDINGS
@@ -88,10 +89,29 @@ def policy_workspace(args, files: Sequence[tuple[Path, str]] = (), named: Sequen
 
 def load_policies(args, named: Sequence[str | Path] = ()) -> "PolicySet":
     """The checked, compiled policies a command decides with (see policy_workspace); raises PolicyError
-    (with the coded diagnostics) when any has errors. `payrule check`, `why`, `test` and `serve` call it."""
+    (with the coded diagnostics) when any has errors. `payrule why`, `test` and `serve` call it."""
     from payrule.api import PolicySet
 
     return PolicySet(policy_workspace(args, named=named))
+
+
+def load_checkers(args) -> "PolicySet | CompiledPolicies":
+    """The policies `payrule check` decides with: the checkers an earlier run compiled from these very
+    files, from the cache (payrule.run.cache: no parse, no compile, no lark or jinja2 imported), else
+    load_policies, keeping what it compiled for the next run."""
+    from payrule.run import cache
+
+    folder = cache.directory()
+    found = None if folder is None or getattr(args, "no_shipped", False) and not args.policies else \
+        cache.inputs(args.policies, shipped=not getattr(args, "no_shipped", False))
+    name = None if found is None else cache.key(found, getattr(args, "replace", None) or [])
+    hit = cache.read(folder, name)
+    if hit is not None:
+        return hit
+    policies = load_policies(args)
+    cache.write(folder, name, [(pid, policies.source(pid)) for pid, p in sorted(policies.policies.items())
+                               if p.payer is not None], policies.reads_extra)
+    return policies
 
 
 def named_file(f: str | Path) -> tuple[Path, str]:

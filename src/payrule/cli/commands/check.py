@@ -21,7 +21,7 @@ from payrule.cli.commands._common import (
     EXIT_CLAIM_ERRORS,
     EXIT_OK,
     add_policy_arguments,
-    load_policies,
+    load_checkers,
     read_input,
     usage_error,
 )
@@ -85,7 +85,7 @@ def _run(args) -> int:
         return usage_error(f"--jobs must be 1 or more, not {args.jobs}")
     started = time.monotonic()
     bar = Progress(enabled=not args.quiet and sys.stderr.isatty())
-    policies = load_policies(args)
+    policies = load_checkers(args)
     # This run's reader memo tables. History claims live for the whole run, so they are read with the
     # default limits (their strings shared) even under --low-memory, which lowers them for the claims.
     session = ReadSession(keep_extra=policies.reads_extra)
