@@ -146,3 +146,24 @@ def test_fast_renderer_matches_json_dumps(shipped):
     slow = [json.dumps(decision_json(d), ensure_ascii=False) + "\n" for d in decided]
     assert len(fast) > 50
     assert fast == slow
+
+
+def test_a_docstring_literal_holds_exactly_its_text_whatever_the_text():
+    """py_doc writes rule text (policy text: messages, sources) into generated modules as docstrings:
+    for any text, the literal is one string whose value is that text (no quote ends it early, no escape
+    changes it), and text with nothing to escape is written as it is."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from payrule.codegen.pycode import py_doc
+
+    @settings(max_examples=3000, deadline=None)
+    @given(st.text(alphabet=st.sampled_from('ab "\\\n\r\t\x00\x7f\xa0\u2028\u00e9\U0001f600') | st.characters(), max_size=40))
+    def round_trip(text):
+        lit = str(py_doc(text))
+        tree = pyast.parse(lit, mode="eval")
+        assert isinstance(tree.body, pyast.Constant) and tree.body.value == text
+        if "\\" not in text and '"' not in text and text.replace("\n", "").isprintable():
+            assert lit == f'"""{text}"""'
+
+    round_trip()

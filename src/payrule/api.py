@@ -17,9 +17,9 @@ from payrule.codegen.compiler import compile_ir
 from payrule.lang import ir
 from payrule.lang.diagnostics import render_all
 from payrule.lang.source import SourceFile
-from payrule.loader import Checker, Workspace, checker_for, default_policy_dir, load_workspace
+from payrule.loader import Checker, Workspace, default_policy_dir, load_workspace
 from payrule.run.engine import decide, decision_json
-from payrule.run.loaded import Versions, route
+from payrule.run.loaded import Versions, load_module, route
 
 __all__ = ["PolicySet", "PolicyError", "compile_policy", "check"]
 
@@ -43,8 +43,10 @@ class PolicySet:
         self.workspace = workspace
         self.models = workspace.models  # checked
         self.policies = workspace.policies  # lowered: what the checkers are compiled from
+        # The payers' generated modules, compiled once: loaded here, and what `source` gives.
+        self._sources = {pid: compile_ir(p) for pid, p in workspace.policies.items() if p.payer is not None}
         self.checkers: dict[str, Checker | Versions] = route(
-            checker_for(p) for p in workspace.policies.values() if p.payer is not None)
+            Checker(load_module(text, pid)) for pid, text in self._sources.items())
         # Whether a rule reads a claim or line field the schema does not know (the readers then keep them).
         self.reads_extra = any(ir.reads_extra(r) for p in self.policies.values() for r in p.rules)
 
@@ -89,7 +91,7 @@ class PolicySet:
 
     def source(self, policy_id: str) -> str:
         """The generated Python module of a policy."""
-        return compile_ir(self.policies[policy_id])
+        return self._sources.get(policy_id) or compile_ir(self.policies[policy_id])
 
 
 def _records(claims, session: ReadSession) -> list:

@@ -52,6 +52,9 @@ class Workspace:
     paths: dict[str, str]  # resolved path -> reported name
     shipped: frozenset[str] = frozenset()  # the reported names of the shipped policy files read
     conflicts: tuple[_Conflict, ...] = ()
+    # Every file parsed, in the order read, when all of them parsed: `diagnostics` are then the checker's
+    # over all of them, and the linter starts from these instead of parsing again. Empty otherwise.
+    units: tuple[Unit, ...] = ()
     policies: dict[str, ir.Policy] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -160,8 +163,10 @@ def load_workspace(files: Iterable[tuple[Path, str]] = (), dirs: Iterable[Folder
     names = frozenset(f.name for f in read.values() if f.origin == "shipped")
     if diags:
         return Workspace(sources, {}, sorted(diags, key=lambda d: d.sort_key), paths, names, tuple(conflicts))
-    result = check([f.unit for f in read.values() if f.unit is not None])
-    return Workspace(sources, result.models, _explained(result.diagnostics, conflicts), paths, names, tuple(conflicts))
+    units = tuple(f.unit for f in read.values() if f.unit is not None)
+    result = check(list(units))
+    return Workspace(sources, result.models, _explained(result.diagnostics, conflicts), paths, names, tuple(conflicts),
+                     units)
 
 
 def _read(f: _File) -> None:

@@ -6,6 +6,7 @@ Subcommands live in `payrule.cli.commands`, one module each, and are found at st
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import os
 import sys
@@ -16,6 +17,7 @@ from payrule.cli import commands
 from payrule.cli.commands._common import EXIT_OK, EXIT_USAGE, NoPolicies, NoSuchPolicyFile, usage_error
 
 # The order subcommands are listed in `payrule --help`; modules not named here follow, sorted.
+GC_EVERY = 100_000  # allocations between the collector's passes while a command runs (see main)
 ORDER = ("check", "compile", "explain", "why", "fmt", "lint", "test", "diff")
 
 
@@ -60,6 +62,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         ap.print_help(sys.stderr)
         return EXIT_USAGE
+    # A command's objects (a policy's parse tree and nodes, claims) mostly live until it ends, and make no
+    # cycles: the collector's default, a pass every 700 allocations that rescans the older objects now and
+    # then, took half the time of parsing a 10,000-rule policy. A command runs with a pass every GC_EVERY;
+    # the process's own setting is put back after (tests call main in-process). `check` pauses it.
+    thresholds = gc.get_threshold()
+    gc.set_threshold(GC_EVERY, *thresholds[1:])
     try:
         return args._run(args)
     except NoSuchPolicyFile as exc:  # a policy file named on the command line that is not there
@@ -76,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if status is None:
             raise
         return status
+    finally:
+        gc.set_threshold(*thresholds)
 
 
 def _policy_failure(exc: Exception) -> int | None:

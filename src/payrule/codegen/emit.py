@@ -326,6 +326,9 @@ def _docstring(rule: ir.Rule, indent: str) -> PyCode:
     head = f"{rule.policy} / {rule.id}, {rule.source}" + (f" (per {rule.cite})" if rule.cite else "")
     lines = textwrap.wrap(head, room - 3, break_long_words=False, break_on_hyphens=False) + [""]
     for text in rule.text.split("\n"):
+        if text and len(text) <= room and text.isprintable() and not text.endswith(" "):
+            lines.append(text)  # what textwrap gives a line that fits (it only drops trailing spaces), faster
+            continue
         lead = text[: len(text) - len(text.lstrip())]
         lines += textwrap.wrap(text, room, initial_indent="", subsequent_indent=lead + "    ",
                                break_long_words=False, break_on_hyphens=False) or [""]

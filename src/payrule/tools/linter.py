@@ -18,6 +18,7 @@ from payrule.lang.source import SourceFile
 from payrule.loader import Workspace
 from payrule.runtime.schema import FIELDS, NUMBER_FIELDS, normal
 from payrule.tools.formatter import format_cond
+from payrule.tools.implied import ByRarest, covers, first_overlapping, implied, unique
 
 __all__ = ["lint", "SYNTAX"]
 
@@ -461,19 +462,22 @@ class _Linter:
         out = []
         for u in self.checked:
             chain = [(v, r) for v in self.scope.chain(u) for r in v.policy.rules]
+            items = [frozenset(_flat_and(r.cond)) for _, r in chain]
+            earlier = ByRarest(items)  # r1's items all among r2's: its rarest item is one of r2's
             for j, (v2, r2) in enumerate(chain):
                 if v2 is not u:
                     continue
-                mine = set(_flat_and(r2.cond))
-                for v1, r1 in chain[:j]:
+                mine = items[j]
+                for i in earlier.candidates(mine, before=j):
+                    v1, r1 = chain[i]
                     if (r1.action, r1.scope) != (r2.action, r2.scope) or r1.id.value == r2.id.value:
                         continue
-                    if not _covers(r1, r2):
+                    if not covers(r1, r2):
                         continue  # r1 has an exception, or is in force on fewer dates
-                    if set(_flat_and(r1.cond)) <= mine:
+                    if items[i] <= mine:
                         where = f"line {r1.span.line}" if v1 is u else f"{v1.source.name}:{r1.span.line}"
                         does = {"deny": "denies", "review": "holds for review"}[r1.action]
-                        why = ("the two rules have the same condition" if set(_flat_and(r1.cond)) == mine
+                        why = ("the two rules have the same condition" if items[i] == mine
                                else f"every condition of `{r1.id.value}` is also in `{r2.id.value}`")
                         out.append(warning("PR306", f"rule `{r2.id.value}` is shadowed by rule `{r1.id.value}` ({where}), which has the same effect",
                                            r2.id.span,
@@ -493,18 +497,13 @@ class _Linter:
         shadowed = {(d.span.path, d.span.line, d.span.col) for d in self.found if d.code == "PR306"}
         for u in self.checked:
             chain = [(v, r) for v in self.scope.chain(u) for r in v.policy.rules]
-            for v2, r2 in chain:
-                sp = r2.id.span
-                if v2 is not u or (sp.path, sp.line, sp.col) in shadowed:
-                    continue
-                for v1, r1 in chain:
-                    if r1 is r2 or r1.scope != r2.scope or _STRENGTH[r1.action] < _STRENGTH[r2.action] or not _covers(r1, r2):
-                        continue
-                    why = _implied(r1, r2)
-                    if why is None or (why == "" and r1.action == r2.action):
-                        continue  # not implied; or the same items and action (PR306)
-                    out.append(self._overlap(u, v1, r1, r2, why))
-                    break
+            items = [unique(_flat_and(r.cond)) for _, r in chain]
+            targets = [j for j, (v, r) in enumerate(chain)
+                       if v is u and (r.id.span.path, r.id.span.line, r.id.span.col) not in shadowed]
+            first = first_overlapping([r for _, r in chain], items, targets)
+            for j in sorted(first):
+                (v1, r1), (_, r2) = chain[first[j]], chain[j]
+                out.append(self._overlap(u, v1, r1, r2, implied(items[first[j]], items[j]) or ""))
         return out
 
     def _overlap(self, u: Unit, v1: Unit, r1: nodes.Rule, r2: nodes.Rule, why: str) -> Diagnostic:
@@ -543,66 +542,6 @@ class _Linter:
         return out
 
 
-_STRENGTH = {"review": 1, "deny": 2}
-
-
-def _implied(r1: nodes.Rule, r2: nodes.Rule) -> str | None:
-    """Whether every `and` item of r1 holds whenever r2's all do: each is among r2's, or is a session limit
-    or spacing that one of r2's implies. Returns why (the limits or spacings compared; "" when every item
-    is among r2's), or None."""
-    mine = set(_flat_and(r2.cond))
-    why = []
-    for c in _flat_and(r1.cond):
-        if c in mine:
-            continue
-        reason = next((w for o in mine if (w := _item_implies(o, c)) is not None), None)
-        if reason is None:
-            return None
-        why.append(reason)
-    return "; ".join(why)
-
-
-def _item_implies(strong: nodes.Cond, weak: nodes.Cond) -> str | None:
-    """Why `strong` holding means `weak` holds, for two session limits or two spacings of one set; or None."""
-    if isinstance(strong, nodes.SessionLimit) and isinstance(weak, nodes.SessionLimit):
-        if strong.set.value != weak.set.value or _by(strong) != _by(weak):
-            return None
-        ws, ww = strong.window, weak.window
-        if ws.unit != ww.unit or (ws.size is None) != (ww.size is None):
-            return None
-        if strong.count.value < weak.count.value or (ws.size is not None and ww.size is not None and ws.size.value > ww.size.value):
-            return None
-        return (f"more than {strong.count.value} {strong.set.value} sessions {_window(ws)} are always more than "
-                f"{weak.count.value} {_window(ww)}")
-    if isinstance(strong, nodes.Spacing) and isinstance(weak, nodes.Spacing):
-        if strong.set.value != weak.set.value or _by(strong) != _by(weak) or strong.unit != weak.unit:
-            return None
-        if strong.days.value > weak.days.value:
-            return None
-        return (f"less than {strong.days.value} {strong.unit} after the last {strong.set.value} session is always less than "
-                f"{weak.days.value} {weak.unit}")
-    return None
-
-
-def _by(c: nodes.SessionLimit | nodes.Spacing) -> str | None:
-    return (field_name(c.by.value) or c.by.value) if c.by is not None else None
-
-
-def _window(w: nodes.Window) -> str:
-    return "in the calendar year" if w.size is None else f"within {w.size.value} {w.unit}"
-
-
-def _covers(r1: nodes.Rule, r2: nodes.Rule) -> bool:
-    """Whether r1 is in force whenever r2 is and has no `unless` of its own that r2 lacks."""
-    if r1.unless is not None and r1.unless != r2.unless:
-        return False
-    if r1.start is not None and (r2.start is None or r2.start.value < r1.start.value):
-        return False
-    if r1.end is not None and (r2.end is None or r2.end.value > r1.end.value):
-        return False
-    return True
-
-
 def lint(target: Workspace | Sequence[Unit] | Sequence[SourceFile], only: Iterable[str] | None = None) -> list[Diagnostic]:
     """Every finding about the policies, each with a code, sorted by file, line and column.
 
@@ -610,12 +549,17 @@ def lint(target: Workspace | Sequence[Unit] | Sequence[SourceFile], only: Iterab
     resolve among them. A policy that includes one with a syntax error is not checked further. With
     `only` (reported file names), the findings in those files and the errors in what they include.
     """
-    units, found, broken = _inputs(target)
-    scope = _Scope(units)
-    checked = [u for u in units if not broken.intersection(scope.includes(u))]
-    checked_found = check(checked).diagnostics
-    if isinstance(target, Workspace):  # a policy of one's own in the way of a shipped one: say how to go on
-        checked_found = target.explained(checked_found)
+    if isinstance(target, Workspace) and target.units:  # every file parsed and checked already: not again
+        units, found, broken = list(target.units), [], set()
+        scope = _Scope(units)
+        checked, checked_found = units, list(target.diagnostics)
+    else:
+        units, found, broken = _inputs(target)
+        scope = _Scope(units)
+        checked = [u for u in units if not broken.intersection(scope.includes(u))]
+        checked_found = check(checked).diagnostics
+        if isinstance(target, Workspace):  # a policy of one's own in the way of a shipped one: say how to go on
+            checked_found = target.explained(checked_found)
     found = list(found) + checked_found
     linter = _Linter(units, checked, found, complete=not any(d.code in SYNTAX for d in found))
     for extra in (linter.sets_and_sources, linter.members, linter.fields, linter.citations, linter.never_fires,
