@@ -16,8 +16,8 @@ from payrule import __version__
 from payrule.cli import commands
 from payrule.cli.commands._common import EXIT_OK, EXIT_USAGE, NoPolicies, NoSuchPolicyFile, usage_error
 
-# The order subcommands are listed in `payrule --help`; modules not named here follow, sorted.
 GC_EVERY = 100_000  # allocations between the collector's passes while a command runs (see main)
+# The order subcommands are listed in `payrule --help`; modules not named here follow, sorted.
 ORDER = ("check", "compile", "explain", "why", "fmt", "lint", "test", "diff")
 
 
@@ -30,10 +30,8 @@ class _Parser(argparse.ArgumentParser):
 def _command_names() -> list[str]:
     """The subcommands' module names, in `payrule --help` order (found without importing them, and without
     pkgutil, whose import of inspect costs start-up more than the listing)."""
-    names = sorted({f[:-3] for d in commands.__path__ for f in os.listdir(d)
-                    if f.endswith(".py") and not f.startswith("_")})
-    names.sort(key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
-    return names
+    names = {f[:-3] for d in commands.__path__ for f in os.listdir(d) if f.endswith(".py") and not f.startswith("_")}
+    return sorted(names, key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
 
 
 def _command_modules(only: str | None = None) -> list:

@@ -102,8 +102,10 @@ def load_checkers(args) -> "PolicySet | CompiledPolicies":
     from payrule.run import cache
 
     folder = cache.directory()
-    found = None if folder is None or getattr(args, "no_shipped", False) and not args.policies else \
-        cache.inputs(args.policies, shipped=not getattr(args, "no_shipped", False))
+    no_shipped = getattr(args, "no_shipped", False)
+    found = None  # no key: load_policies says what is wrong with these options, or there is no cache
+    if folder is not None and not (no_shipped and not args.policies):
+        found = cache.inputs(args.policies, shipped=not no_shipped)
     name = None if found is None else cache.key(found, getattr(args, "replace", None) or [])
     hit = cache.read(folder, name)
     if hit is not None:
