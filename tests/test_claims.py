@@ -527,3 +527,68 @@ def test_diagnosis_normal_form_removes_dots_and_surrounding_spaces_only(shipped)
         claim("D2", tpi(), diagnoses=["M79 .18"], patient="P2"),
     ])
     assert decisions(out) == {"D1": {1: "approve"}, "D2": {1: "deny"}}
+
+
+# ------------------------------------------------------------------ the fast path reads as the stdlib reader
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from payrule.claims.readers import ReadSession, fast_row_reader, read_claim_objects  # noqa: E402
+from payrule.runtime.schema import LIST_FIELDS  # noqa: E402
+
+# Values that pass and values that fail each shape the fast path checks in its memo tables (a required
+# text not blank; code and modifier patterns), with white space and case the normal forms treat.
+_TEXT = st.sampled_from(["C1", "P 1", "medicare", "Aetna", "", " ", "\t", "\u00a0", " x "])
+_CODE = st.sampled_from(["20552", "20553", "j3301", "0232T", "2055", "205522", "20552 ", " 20552", "2055-", "\u0662" * 5])
+_MOD = st.sampled_from(["25", "lt", "5", "255", " 25", "25 ", "", "\u0662\u0662"])
+_DX = st.sampled_from(["M79.1", "m7918", " M54.5 ", "", "G44.2"])
+_NAME = st.sampled_from(["trapezius", " Trapezius ", "LEFT  trapezius", "", "lidocaine", "PRP"])
+
+
+def _line(no):
+    return st.fixed_dictionaries({"line": st.just(no), "date": st.sampled_from(["2025-03-01", "2024-02-29"]),
+                                  "code": _CODE},
+                                 optional={"modifiers": st.lists(_MOD, max_size=3), "diagnoses": st.lists(_DX, max_size=3),
+                                           "muscles": st.lists(_NAME, max_size=3), "substances": st.lists(_NAME, max_size=3),
+                                           "units": st.integers(1, 3), "site": _NAME})
+
+
+_CLAIM_OBJ = st.integers(1, 3).flatmap(lambda k: st.fixed_dictionaries(
+    {"claim_id": _TEXT, "patient_id": _TEXT, "payer": _TEXT, "lines": st.tuples(*[_line(i) for i in range(1, k + 1)])},
+    optional={"diagnoses": st.lists(_DX, max_size=3), "prior_auth": _TEXT}))
+
+
+def _view(rec):
+    """What a reader made of a claim, field by field (or the error record)."""
+    if isinstance(rec, ClaimError):
+        return ("error", rec.claim_id, rec.error)
+    lines = tuple((ln.no, ln.date, ln.code, ln.code_raw, ln.units, ln.site,
+                   *(getattr(ln, f) for f in LIST_FIELDS), *(getattr(ln, "raw_" + f) for f in LIST_FIELDS))
+                  for ln in rec.lines)
+    return (rec.claim_id, rec.patient_id, rec.payer, rec.payer_key, rec.prior_auth, lines)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_CLAIM_OBJ, st.integers(0, 3))
+def test_the_fast_path_reads_a_claim_as_the_stdlib_reader_does(obj, repeat):
+    """The fast path (msgspec's typed decode, shapes checked in from_fast's memo tables) gives the very
+    Claim the stdlib reader gives, or leaves the row to it; and it leaves no well-shaped claim to it.
+    `repeat` reads the same row again on the same session, so that memoised answers are exercised."""
+    obj = dict(obj, lines=list(obj["lines"]))
+    raw = json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    (slow,) = read_claim_objects([obj])
+    session = ReadSession()
+    fast = fast_row_reader(session)
+    assert fast is not None
+    for _ in range(repeat + 1):
+        got = fast(raw, 1, 0)
+        if got is not None:
+            assert isinstance(slow, ClaimError) is False
+            assert _view(got) == _view(slow)
+        else:
+            clean = isinstance(slow, ClaimError) is False and slow.claim_id.strip() == slow.claim_id
+            shaped = all(re.fullmatch(r"[A-Za-z0-9]{5}", ln["code"]) and
+                         all(re.fullmatch(r"[A-Za-z0-9]{2}", m) for m in ln.get("modifiers", ())) for ln in obj["lines"])
+            assert not (clean and shaped and all(v.strip() for v in (obj["patient_id"], obj["payer"]))), \
+                "the fast path refused a well-shaped claim"

@@ -98,7 +98,7 @@ class ReadSession:
     every read of that run (claims and history); do not share one between threads."""
 
     __slots__ = ("limits", "normalized", "from_fast", "_dates", "_ordinals", "_upper", "_payers", "_norm", "_strings",
-                 "keep_extra")
+                 "_lists", "keep_extra")
 
     def __init__(self, limits: Limits = Limits(), _tables: ReadSession | None = None, keep_extra: bool = False):
         """`keep_extra`: keep every field a claim or line has beyond the contract's, for policies that read
@@ -112,6 +112,8 @@ class ReadSession:
         self._ordinals: dict[date, int] = {} if t is None else t._ordinals
         self._upper: dict[str, str] = {} if t is None else t._upper
         self._payers: dict[str, str] = {} if t is None else t._payers
+        # The fast path's lists (decoded as tuples) -> normalized(): modifiers, diagnoses, names.
+        self._lists: tuple[dict, dict, dict] = ({}, {}, {}) if t is None else t._lists
         self.normalized = _normalizer(self._norm, limits.normalized)
         self.from_fast = _fast_builder(self)
 
@@ -407,29 +409,38 @@ def _is_utf8(raw: bytes) -> bool:
 
 
 def _fast_struct(name: str, fields, lines=None):
-    """A msgspec Struct with the schema's fields: what it accepts the stdlib reader accepts the same way.
-    Optional fields default to None (JSON null is absent); anything it rejects goes to the stdlib reader."""
+    """A msgspec Struct with the schema's fields, typed as the fast path reads them: text as str, lists as
+    tuples (so that a list is its own memo key), dates as dates, bounded ints with their bound. Optional
+    fields default to None (JSON null is absent). The patterns (a required text is not blank, codes and
+    modifiers have their shape) are not checked here but by `from_fast`, once per distinct value in its
+    memo tables: msgspec calls back into Python's re for each pattern, which cost more than the rest of
+    the decoding. Anything either refuses goes to the stdlib reader."""
     from typing import Annotated, Optional
-
-    def shaped(pattern) -> object:
-        return Annotated[str, msgspec.Meta(pattern="^" + pattern.pattern)]
 
     spec = []
     for f in fields:
         if f is _LINES:
             t: object = Annotated[list[lines], msgspec.Meta(min_length=1)]
-        elif f.kind == "text":
-            t = Annotated[str, msgspec.Meta(pattern=r"\S")] if f.required else str
-        elif f.kind == "code":
-            t = shaped(f.item_pattern)
+        elif f.kind == "text" or f.kind == "code":
+            t = str
         elif f.kind == "int":
             t = int if f.minimum is None else Annotated[int, msgspec.Meta(ge=f.minimum)]
         elif f.kind == "date":
             t = date
         else:  # a list of strings
-            t = list[shaped(f.item_pattern) if f.item_pattern is not None else str]  # type: ignore[misc]
+            t = tuple[str, ...]
         spec.append((f.name, t) if f.required else (f.name, Optional[t], None))
     return msgspec.defstruct(name, spec, kw_only=True)
+
+
+# What from_fast checks that the struct does not (see _fast_struct): the required texts, and the fields
+# whose values (or items) have a pattern. A new patterned field fails this assert until from_fast checks it.
+_FAST_REQUIRED_TEXT = tuple(f.name for f in CLAIM_FIELDS.values() if f.kind == "text" and f.required)
+assert _FAST_REQUIRED_TEXT == ("claim_id", "patient_id", "payer")
+assert [f.name for f in (*CLAIM_FIELDS.values(), *LINE_FIELDS.values()) if f.item_pattern is not None and f.kind != "date"] == [
+    "code", "modifiers"]
+_CODE_SHAPE = LINE_FIELDS["code"].item_pattern.match  # type: ignore[union-attr]
+_MODIFIER_SHAPE = LINE_FIELDS["modifiers"].item_pattern.match  # type: ignore[union-attr]
 
 
 if msgspec is not None:
@@ -446,20 +457,34 @@ assert _LIST_ORDER == ("modifiers", "diagnoses", "muscles", "substances")  # fro
 
 def _fast_builder(session: ReadSession):
     """The session's `from_fast(m, n, order, seen, history)`: a Claim from a well-typed decoded claim, or
-    None to let the stdlib reader report the problem (a repeated claim_id or line number). Fields not in
-    the contract are not kept on this path. A closure over the session's tables: this runs once a claim."""
+    None to let the stdlib reader report the problem (a blank claim_id, patient_id or payer, a code or
+    modifier of the wrong shape, a repeated claim_id or line number). Fields not in the contract are
+    not kept on this path. A closure over the session's tables: this runs once a claim."""
     normalized = session.normalized
     strings, ordinals, uppers, payers = session._strings, session._ordinals, session._upper, session._payers
+    mods_memo, dx_memo, names_memo = session._lists
     limits = session.limits
-    s_limit, d_limit, c_limit = limits.shared, limits.dates, limits.codes
+    s_limit, d_limit, c_limit, n_limit = limits.shared, limits.dates, limits.codes, limits.normalized
     setdefault = strings.setdefault
     pa_form, site_form = _PRIOR_AUTH.form, _SITE.form
+    code_shape, modifier_shape = _CODE_SHAPE, _MODIFIER_SHAPE
+
+    def listed(memo: dict, form: str, vs):
+        """normalized(form, vs) for a decoded tuple, the tuple its own memo key."""
+        hit = memo.get(vs)
+        if hit is None:
+            hit = normalized(form, vs)
+            if len(memo) < n_limit:
+                memo[vs] = hit
+        return hit
 
     def from_fast(m, n: int, order: int, seen: set, history: bool) -> Claim | None:
         cid = m.claim_id
         if cid in seen:
             return None
         patient, payer = m.patient_id, m.payer
+        if not cid or not patient or not payer or cid.isspace() or patient.isspace() or payer.isspace():
+            return None  # blank: the stdlib reader says which
         if len(strings) < s_limit:  # one string object for values that repeat: memory, not meaning
             patient, payer = setdefault(patient, patient), setdefault(payer, payer)
         key = payers.get(payer)
@@ -479,19 +504,33 @@ def _fast_builder(session: ReadSession):
             if no in numbers:
                 return None
             numbers.add(no)
-            dx = lo.diagnoses if lo.diagnoses is not None else claim_dx
-            mods, mods_raw = normalized("code", lo.modifiers)
-            dxs, dx_raw = normalized("diagnosis", dx)
-            mus, mus_raw = normalized("name", lo.muscles)
-            subs, subs_raw = normalized("name", lo.substances)
             code = lo.code
-            if len(strings) < s_limit:
-                code = setdefault(code, code)
             upper = uppers.get(code)
             if upper is None:
+                if not code_shape(code):
+                    return None
                 upper = code.upper()
                 if len(uppers) < c_limit:
                     uppers[code] = upper
+            vs = lo.modifiers
+            if not vs:
+                mods, mods_raw = _EMPTY
+            else:
+                got = mods_memo.get(vs)
+                if got is None:
+                    for v in vs:
+                        if not modifier_shape(v):
+                            return None
+                    got = listed(mods_memo, "code", vs)
+                mods, mods_raw = got
+            vs = lo.diagnoses if lo.diagnoses is not None else claim_dx
+            dxs, dx_raw = dx_memo.get(vs) or listed(dx_memo, "diagnosis", vs) if vs else _EMPTY
+            vs = lo.muscles
+            mus, mus_raw = names_memo.get(vs) or listed(names_memo, "name", vs) if vs else _EMPTY
+            vs = lo.substances
+            subs, subs_raw = names_memo.get(vs) or listed(names_memo, "name", vs) if vs else _EMPTY
+            if len(strings) < s_limit:
+                code = setdefault(code, code)
             d = lo.date
             o = ordinals.get(d)
             if o is None:
