@@ -14,9 +14,11 @@ from payrule.claims.readers import ClaimError
 from payrule.run.loaded import Checker, Versions, route_error
 from payrule.runtime import DENY, RANK, Claim, Group, Line
 
-__all__ = ["reason_json", "decide", "decide_group", "claim_decision", "history_by_group", "decision_json", "render_jsonl", "Decided"]
+__all__ = ["reason_json", "decide", "decide_group", "claim_decision", "history_by_group", "decision_json", "render_jsonl",
+           "render_one", "Decided"]
 
 _BY_RANK = {v: k for k, v in RANK.items()}
+_DECISIONS = tuple(_BY_RANK[r] for r in range(len(RANK)))  # by rank: approve, review, deny
 
 
 class Decided:
@@ -111,24 +113,29 @@ def decide_group(checker: Checker | Versions, claims: list[Claim], history: Sequ
                         break
             if hits:
                 claim_hits[id(c)] = hits
-    rules_for, tracks, record = checker.rules_for, checker.tracks, g.record
+    plans, plan, record = checker.plans, checker.plan, g.record
     for ln in lines:
-        reasons = []
-        rank = 0
+        rules, tracked = plans.get(ln.code) or plan(ln.code)
         hits = claim_hits.get(id(ln.claim)) if claim_hits else None
         if hits is None:
-            for rule in rules_for(ln.code):
-                msg = rule.fn(ln, g)
+            reasons = None  # no list is made for a line no rule fires on
+            rank = 0
+            for fn, rule, r in rules:
+                msg = fn(ln, g)
                 if msg is not None:
-                    reasons.append((rule, msg))
-                    r = RANK[rule.outcome]
+                    if reasons is None:
+                        reasons = [(rule, msg)]
+                    else:
+                        reasons.append((rule, msg))
                     if r > rank:
                         rank = r
+            ln.decision = _DECISIONS[rank]
+            ln.reasons = reasons or ()
         else:
             reasons, rank = _with_claim_hits(checker.rules, ln, g, hits)
-        ln.decision = _BY_RANK[rank]
-        ln.reasons = reasons or ()
-        if rank < _DENY_RANK and tracks(ln.code):
+            ln.decision = _DECISIONS[rank]
+            ln.reasons = reasons or ()
+        if tracked and rank < _DENY_RANK:
             record(ln)
 
 
@@ -242,23 +249,33 @@ def _line_text(ln: Line, memo: dict) -> str:
         for rule, msg in ln.reasons:
             head, tail = _reason_parts(rule, memo)
             rs.append(head + _enc(msg) + tail)
-        reasons = "[" + ", ".join(rs) + "]"
-    else:
-        reasons = "[]"
-    return f'{{"line": {ln.no}, "code": {_enc(ln.code_raw)}, "decision": "{ln.decision}", "reasons": {reasons}}}'
+        return f'{{"line": {ln.no}, "code": {_enc(ln.code_raw)}, "decision": "{ln.decision}", "reasons": [{", ".join(rs)}]}}'
+    key = (ln.no, ln.code_raw, ln.decision)  # a line no rule fired on: the same text whenever these repeat
+    text = memo.get(key)
+    if text is None:
+        text = f'{{"line": {ln.no}, "code": {_enc(ln.code_raw)}, "decision": "{ln.decision}", "reasons": []}}'
+        if len(memo) < _TEXT_MEMO:
+            memo[key] = text
+    return text
+
+
+_TEXT_MEMO = 100_000  # entries of render's memo beyond the rules' parts: the texts of lines without reasons
+
+
+def render_one(d: Decided | ClaimError, memo: dict) -> str:
+    """One output object as one JSON line (with its newline); see render_jsonl."""
+    if isinstance(d, ClaimError):
+        cid = "null" if d.claim_id is None else _enc(d.claim_id)
+        return f'{{"claim_id": {cid}, "error": {_enc(d.error)}, "input_line": {d.input_line}}}\n'
+    lines = ", ".join([_line_text(ln, memo) for ln in d.claim.lines])
+    return f'{{"claim_id": {_enc(d.claim.claim_id)}, "decision": "{d.decision}", "lines": [{lines}]}}\n'
 
 
 def render_jsonl(decided: Iterable[Decided | ClaimError], memo: dict | None = None) -> Iterator[str]:
     """Each output object as one JSON line (with its newline), byte for byte what
     `json.dumps(decision_json(d), ensure_ascii=False)` gives, without building the dicts. `memo` holds
-    each rule's rendered parts: a caller that renders one claim at a time keeps one dict for its run
-    (a new one per call when not given)."""
+    each rule's rendered parts and the texts of lines no rule fired on: a caller that renders one claim
+    at a time keeps one dict for its run (a new one per call when not given)."""
     memo = {} if memo is None else memo
     for d in decided:
-        if isinstance(d, ClaimError):
-            cid = "null" if d.claim_id is None else _enc(d.claim_id)
-            yield f'{{"claim_id": {cid}, "error": {_enc(d.error)}, "input_line": {d.input_line}}}\n'
-            continue
-        c = d.claim
-        lines = ", ".join([_line_text(ln, memo) for ln in c.lines])
-        yield f'{{"claim_id": {_enc(c.claim_id)}, "decision": "{d.decision}", "lines": [{lines}]}}\n'
+        yield render_one(d, memo)

@@ -10,7 +10,7 @@ import types
 from datetime import date
 from typing import Iterable
 
-from payrule.runtime import API_VERSION
+from payrule.runtime import API_VERSION, RANK
 
 __all__ = ["load_module", "Checker", "Versions", "route", "route_error"]
 
@@ -48,6 +48,7 @@ class Checker:
         self.version: tuple[int, int] | None = module.VERSION
         self._by_code: dict[str, tuple] = {}
         self._tracked: dict[str, bool] = {}
+        self.plans: dict[str, tuple[tuple, bool]] = {}  # code -> plan(code), memoised
         self._tracked_sets = (tuple(self.earlier_sets.values()) + tuple(self.session_sets.values())
                               + tuple(g[0] for g in self.grouped_sets.values()))
 
@@ -65,6 +66,17 @@ class Checker:
             hit = tuple(r for r in self.rules if r.scope == "line" and (r.guard is None or code in r.guard))
             if len(self._by_code) < self.MEMO:
                 self._by_code[code] = hit
+        return hit
+
+    def plan(self, code: str) -> tuple[tuple, bool]:
+        """What deciding a line with this code takes, memoised in `plans`: its line rules in rule order as
+        (fn, rule, rank of the rule's outcome), and whether the line, once allowed, is recorded (`tracks`).
+        The engine's one lookup a line."""
+        hit = self.plans.get(code)
+        if hit is None:
+            hit = (tuple((r.fn, r, RANK[r.outcome]) for r in self.rules_for(code)), self.tracks(code))
+            if len(self.plans) < self.MEMO:
+                self.plans[code] = hit
         return hit
 
     def tracks(self, code: str) -> bool:

@@ -33,7 +33,7 @@ from payrule.claims.readers import (
     read_jsonl_rows,
     read_one,
 )
-from payrule.run.engine import Decided, claim_decision, decide_group, history_by_group, render_jsonl
+from payrule.run.engine import Decided, claim_decision, decide_group, history_by_group, render_one
 from payrule.run.loaded import Checker, route_error
 from payrule.runtime import Claim, payer_key
 
@@ -262,7 +262,7 @@ def _decide_part(checkers, index: _Index, bucket, groups, past, progress=None) -
         nonlocal offset
         if not isinstance(rec, ClaimError):
             part.lines += len(rec.claim.lines)
-        text = next(render_jsonl([rec], rendered)).encode("utf-8")
+        text = render_one(rec, rendered).encode("utf-8")
         where[i] = offset
         sizes[i] = len(text)
         offset += len(text)

@@ -503,9 +503,12 @@ class DayLines:
                 if lines[pos] is not ln:
                     return SameDayHit(lines[pos], "")
             return None
-        for o in lines[:2]:
+        if lines:  # the first line, or the second when the first is the asking one
+            o = lines[0]
             if o is not ln:
                 return SameDayHit(o, "")
+            if len(lines) > 1:
+                return SameDayHit(lines[1], "")
         return None
 
 
@@ -514,7 +517,9 @@ _NO_LINES = DayLines()
 
 def same_day_hit(others, ln: Line, sharing: str | None = None, lacking: str | None = None):
     """The first other line (in decision order) meeting the qualifier, as a SameDayHit, or None."""
-    if isinstance(others, DayLines):
+    if others.__class__ is DayLines:
+        if not others.lines:  # most days have no line in the set: nothing to index or look at
+            return None
         return others.hit(ln, sharing, lacking)
     for o in others:
         if o is ln:
