@@ -17,8 +17,7 @@ from payrule.runtime import DENY, RANK, Claim, Group, Line
 __all__ = ["reason_json", "decide", "decide_group", "claim_decision", "history_by_group", "decision_json", "render_jsonl",
            "render_one", "Decided"]
 
-_BY_RANK = {v: k for k, v in RANK.items()}
-_DECISIONS = tuple(_BY_RANK[r] for r in range(len(RANK)))  # by rank: approve, review, deny
+_DECISIONS = tuple(sorted(RANK, key=RANK.__getitem__))  # decisions by rank: approve, review, deny
 
 
 class Decided:
@@ -129,12 +128,10 @@ def decide_group(checker: Checker | Versions, claims: list[Claim], history: Sequ
                         reasons.append((rule, msg))
                     if r > rank:
                         rank = r
-            ln.decision = _DECISIONS[rank]
-            ln.reasons = reasons or ()
         else:
             reasons, rank = _with_claim_hits(checker.rules, ln, g, hits)
-            ln.decision = _DECISIONS[rank]
-            ln.reasons = reasons or ()
+        ln.decision = _DECISIONS[rank]
+        ln.reasons = reasons or ()
         if tracked and rank < _DENY_RANK:
             record(ln)
 
@@ -167,7 +164,7 @@ def _decide_versions(versions: Versions, claims: list[Claim], history: Sequence[
         v = versions.at(ln.date)
         assert v is not None
         reasons, rank = _with_claim_hits(v.rules, ln, groups[id(v)], claim_hits[id(ln.claim)])
-        ln.decision = _BY_RANK[rank]
+        ln.decision = _DECISIONS[rank]
         ln.reasons = reasons or ()
         if rank < _DENY_RANK:
             for other in versions.versions:
