@@ -64,7 +64,7 @@ def test_one_function_per_rule_with_its_source_in_the_docstring():
     ws = _golden_models()
     model = ws.models["medicare-tpi"]
     tree = pyast.parse(compile_model(model))
-    funcs = [n for n in tree.body if isinstance(n, pyast.FunctionDef)]
+    funcs = [n for n in tree.body if isinstance(n, pyast.FunctionDef) and n.name.startswith("rule_")]
     assert len(funcs) == len(model.rules)
     for fn, rule in zip(funcs, model.rules):
         doc = pyast.get_docstring(fn)
@@ -167,3 +167,72 @@ def test_a_docstring_literal_holds_exactly_its_text_whatever_the_text():
             assert lit == f'"""{text}"""'
 
     round_trip()
+
+
+def _one_by_one(checkers: dict) -> dict:
+    """The same checkers with their modules' fused plans left out: every line decided rule by rule."""
+    out = {}
+    for name, ch in checkers.items():
+        if isinstance(ch, Checker):
+            plain = Checker(ch.module)
+            plain._fused = {}
+            out[name] = plain
+        else:
+            out[name] = ch
+    return out
+
+
+def test_fused_plans_decide_as_the_rules_one_by_one(shipped):
+    """A module's PLANS fuse the line rules of a code into one function; deciding with them gives the
+    same output, reason for reason, as calling each rule's own function in turn."""
+    import json
+
+    from payrule.run.engine import render_jsonl
+
+    from conftest import generated_claims
+
+    ws = _golden_models()
+    golden = Checker(load_module(compile_model(ws.models["golden-constructs"]), "golden-constructs"))
+    assert shipped.checkers["medicare"].module.PLANS and golden.module.PLANS
+    objs = generated_claims(3000, 11)
+    for o in objs[::3]:  # the golden policy's payer too, so its constructs see the same claims
+        o["payer"] = "golden"
+    data = "\n".join(json.dumps(o) for o in objs).encode()
+    fused = {**shipped.checkers, "golden": golden}
+    plain = _one_by_one(fused)
+    got = list(render_jsonl(decide(fused, read_claims(data, "c.jsonl"))))
+    want = list(render_jsonl(decide(plain, read_claims(data, "c.jsonl"))))
+    assert got == want
+    fired = sum('"reasons": []' not in line for line in got)
+    assert fired > len(got) // 4, "the claims exercise the rules"
+    used = {ch.plan(code)[0].__name__ for ch in fused.values() if isinstance(ch, Checker)
+            for code in ("20552", "20553", "20560")}
+    assert any(name.startswith("plan_") for name in used)
+
+
+def test_plans_stop_at_their_bound_and_the_rules_still_decide(monkeypatch, shipped):
+    """Plans repeat a rule in every plan whose codes it admits; past MAX_PLAN_BLOCKS rule blocks in all
+    (a policy of thousands of rules) a module has none, and decides rule by rule, the same."""
+    import json
+
+    from payrule.codegen import compiler
+    from payrule.codegen.emit import plan_signatures
+    from payrule.lang.lower import lower_policy
+
+    ws = _golden_models()
+    model = ws.models["golden-constructs"]
+    rules = list(lower_policy(model).rules)
+    sigs = plan_signatures(rules)
+    assert sigs == sorted(set(sigs)) and all(len(s) > 1 for s in sigs)
+    assert all(rules[i].scope == "line" for s in sigs for i in s)
+    blocks = sum(map(len, sigs))
+    with_plans = Checker(load_module(compile_model(model), "golden-constructs"))
+    monkeypatch.setattr(compiler, "MAX_PLAN_BLOCKS", blocks - 1)
+    without = Checker(load_module(compile_model(model), "golden-constructs"))
+    assert len(with_plans.module.PLANS) == len(sigs) and without.module.PLANS == {}
+    data = "\n".join(json.dumps(claim(f"C{n}", tpi(1, f"2025-01-{n + 1:02d}", code, muscles=("a", "b", "c")),
+                                       payer="golden", patient=f"P{n % 3}"))
+                     for n, code in enumerate(("20552", "20553", "20560", "20552", "20553") * 4)).encode()
+    a = [decision_json(d) for d in decide({"golden": with_plans}, read_claims(data))]
+    b = [decision_json(d) for d in decide({"golden": without}, read_claims(data))]
+    assert a == b and any(ln["reasons"] for o in a for ln in o["lines"])

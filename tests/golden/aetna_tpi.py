@@ -11,7 +11,7 @@ PAYER = 'aetna'
 ALIASES = ()
 VERSION = None
 TITLE = 'Aetna: trigger point injections'
-RUNTIME_API = 2
+RUNTIME_API = 3
 SOURCES = (
     (
         'CPB-0016',
@@ -405,6 +405,293 @@ RULES = (
         rarc='M86',
     ),
 )
+
+# ---- plans: the line rules of one code fused into one function, for the engine ------------------
+
+
+def plan_1(ln, g):
+    """The line rules of the codes they all admit, fused: muscles-for-20552, muscles-documented,
+    one-per-day, units, modifier-25-on-tpi, substances-documented, frequency, spacing."""
+    reasons = None
+    rank = 0
+    while True:  # common-tpi / muscles-for-20552
+        if len(ln.muscles) <= 2:
+            break
+        msg = (
+            '20552 is for 1 or 2 muscles but ' + str(len(ln.muscles))
+            + ' distinct muscles were injected; bill 20553'
+        )
+        if reasons is None:
+            reasons = [(RULES[0], msg)]
+        else:
+            reasons.append((RULES[0], msg))
+        if rank < 2:
+            rank = 2
+        break
+    while True:  # common-tpi / muscles-documented
+        if ln.muscles:
+            break
+        msg = (
+            'no muscles documented for ' + ln.code
+            + ': the procedure note must name the muscles injected'
+        )
+        if reasons is None:
+            reasons = [(RULES[2], msg)]
+        else:
+            reasons.append((RULES[2], msg))
+        if rank < 1:
+            rank = 1
+        break
+    while True:  # common-tpi / one-per-day
+        hit = _rt.same_day_hit(g.earlier_same_day(ln, 'TPI'), ln, None, None)
+        if hit is None:
+            break
+        msg = (
+            'one trigger point injection code per patient per day: ' + hit.other.code
+            + ' is already billed for ' + _rt.iso(ln.date) + ' (claim ' + hit.other.claim.claim_id
+            + ', line ' + str(hit.other.no) + ')'
+        )
+        if reasons is None:
+            reasons = [(RULES[3], msg)]
+        else:
+            reasons.append((RULES[3], msg))
+        if rank < 2:
+            rank = 2
+        break
+    while True:  # common-tpi / units
+        if ln.units <= 1:
+            break
+        msg = (
+            ln.code + ' is billed once per session whatever the number of injections, not '
+            + str(ln.units) + ' units'
+        )
+        if reasons is None:
+            reasons = [(RULES[4], msg)]
+        else:
+            reasons.append((RULES[4], msg))
+        if rank < 2:
+            rank = 2
+        break
+    while True:  # common-tpi / modifier-25-on-tpi
+        if '25' not in ln.modifiers:
+            break
+        msg = 'modifier 25 belongs on the E/M line, not on ' + ln.code
+        if reasons is None:
+            reasons = [(RULES[9], msg)]
+        else:
+            reasons.append((RULES[9], msg))
+        if rank < 2:
+            rank = 2
+        break
+    while True:  # common-tpi / substances-documented
+        if ln.substances:
+            break
+        msg = 'no injected substances documented for ' + ln.code
+        if reasons is None:
+            reasons = [(RULES[11], msg)]
+        else:
+            reasons.append((RULES[11], msg))
+        if rank < 1:
+            rank = 1
+        break
+    while True:  # aetna-tpi / frequency
+        sessions = _rt.session_limit(g, ln, 'TPI', 4, 'calendar year', 0)
+        if sessions is None:
+            break
+        msg = (
+            _rt.nth(sessions.n) + ' trigger point injection session in ' + str(sessions.year)
+            + '; Aetna allows 4 a calendar year (next eligible ' + _rt.iso(sessions.next_date)
+            + ')'
+        )
+        if reasons is None:
+            reasons = [(RULES[12], msg)]
+        else:
+            reasons.append((RULES[12], msg))
+        if rank < 2:
+            rank = 2
+        break
+    while True:  # aetna-tpi / spacing
+        gap = _rt.spacing(g, ln, 'TPI', 7)
+        if gap is None:
+            break
+        msg = (
+            str(gap.days) + ' days after the last trigger point injection session ('
+            + _rt.iso(gap.last_date) + '); Aetna requires at least 7 (next eligible '
+            + _rt.iso(gap.next_date) + ')'
+        )
+        if reasons is None:
+            reasons = [(RULES[13], msg)]
+        else:
+            reasons.append((RULES[13], msg))
+        if rank < 2:
+            rank = 2
+        break
+    return reasons, rank
+
+
+def plan_2(ln, g):
+    """The line rules of the codes they all admit, fused: muscles-for-20553, muscles-documented,
+    one-per-day, units, modifier-25-on-tpi, substances-documented, frequency, spacing."""
+    reasons = None
+    rank = 0
+    while True:  # common-tpi / muscles-for-20553
+        if not ln.muscles:
+            break
+        if len(ln.muscles) >= 3:
+            break
+        msg = (
+            '20553 is for 3 or more muscles; ' + str(len(ln.muscles))
+            + ' distinct documented, so bill 20552'
+        )
+        if reasons is None:
+            reasons = [(RULES[1], msg)]
+        else:
+            reasons.append((RULES[1], msg))
+        if rank < 2:
+            rank = 2
+        break
+    while True:  # common-tpi / muscles-documented
+        if ln.muscles:
+            break
+        msg = (
+            'no muscles documented for ' + ln.code
+            + ': the procedure note must name the muscles injected'
+        )
+        if reasons is None:
+            reasons = [(RULES[2], msg)]
+        else:
+            reasons.append((RULES[2], msg))
+        if rank < 1:
+            rank = 1
+        break
+    while True:  # common-tpi / one-per-day
+        hit = _rt.same_day_hit(g.earlier_same_day(ln, 'TPI'), ln, None, None)
+        if hit is None:
+            break
+        msg = (
+            'one trigger point injection code per patient per day: ' + hit.other.code
+            + ' is already billed for ' + _rt.iso(ln.date) + ' (claim ' + hit.other.claim.claim_id
+            + ', line ' + str(hit.other.no) + ')'
+        )
+        if reasons is None:
+            reasons = [(RULES[3], msg)]
+        else:
+            reasons.append((RULES[3], msg))
+        if rank < 2:
+            rank = 2
+        break
+    while True:  # common-tpi / units
+        if ln.units <= 1:
+            break
+        msg = (
+            ln.code + ' is billed once per session whatever the number of injections, not '
+            + str(ln.units) + ' units'
+        )
+        if reasons is None:
+            reasons = [(RULES[4], msg)]
+        else:
+            reasons.append((RULES[4], msg))
+        if rank < 2:
+            rank = 2
+        break
+    while True:  # common-tpi / modifier-25-on-tpi
+        if '25' not in ln.modifiers:
+            break
+        msg = 'modifier 25 belongs on the E/M line, not on ' + ln.code
+        if reasons is None:
+            reasons = [(RULES[9], msg)]
+        else:
+            reasons.append((RULES[9], msg))
+        if rank < 2:
+            rank = 2
+        break
+    while True:  # common-tpi / substances-documented
+        if ln.substances:
+            break
+        msg = 'no injected substances documented for ' + ln.code
+        if reasons is None:
+            reasons = [(RULES[11], msg)]
+        else:
+            reasons.append((RULES[11], msg))
+        if rank < 1:
+            rank = 1
+        break
+    while True:  # aetna-tpi / frequency
+        sessions = _rt.session_limit(g, ln, 'TPI', 4, 'calendar year', 0)
+        if sessions is None:
+            break
+        msg = (
+            _rt.nth(sessions.n) + ' trigger point injection session in ' + str(sessions.year)
+            + '; Aetna allows 4 a calendar year (next eligible ' + _rt.iso(sessions.next_date)
+            + ')'
+        )
+        if reasons is None:
+            reasons = [(RULES[12], msg)]
+        else:
+            reasons.append((RULES[12], msg))
+        if rank < 2:
+            rank = 2
+        break
+    while True:  # aetna-tpi / spacing
+        gap = _rt.spacing(g, ln, 'TPI', 7)
+        if gap is None:
+            break
+        msg = (
+            str(gap.days) + ' days after the last trigger point injection session ('
+            + _rt.iso(gap.last_date) + '); Aetna requires at least 7 (next eligible '
+            + _rt.iso(gap.next_date) + ')'
+        )
+        if reasons is None:
+            reasons = [(RULES[13], msg)]
+        else:
+            reasons.append((RULES[13], msg))
+        if rank < 2:
+            rank = 2
+        break
+    return reasons, rank
+
+
+def plan_3(ln, g):
+    """The line rules of the codes they all admit, fused: dry-needling-overlap,
+    dry-needling-muscles."""
+    reasons = None
+    rank = 0
+    while True:  # common-tpi / dry-needling-overlap
+        hit = _rt.same_day_hit(g.same_day(ln, 'TPI'), ln, 'muscles', None)
+        if hit is None:
+            break
+        msg = (
+            'dry needling of ' + hit.shared + ', which also had a trigger point injection that day'
+        )
+        if reasons is None:
+            reasons = [(RULES[6], msg)]
+        else:
+            reasons.append((RULES[6], msg))
+        if rank < 2:
+            rank = 2
+        break
+    while True:  # common-tpi / dry-needling-muscles
+        today_tpi = g.same_day(ln, 'TPI')
+        hit = _rt.same_day_hit(today_tpi, ln, None, None)
+        if hit is None:
+            break
+        if not (not ln.muscles or _rt.same_day_hit(today_tpi, ln, None, 'muscles') is not None):
+            break
+        msg = (
+            'dry needling the same day as a trigger point injection: both lines must name the '
+            'muscles, to show they differ'
+        )
+        if reasons is None:
+            reasons = [(RULES[7], msg)]
+        else:
+            reasons.append((RULES[7], msg))
+        if rank < 1:
+            rank = 1
+        break
+    return reasons, rank
+
+
+PLANS = {(0, 2, 3, 4, 9, 11, 12, 13): plan_1, (1, 2, 3, 4, 9, 11, 12, 13): plan_2, (6, 7): plan_3}
 
 # Code sets the engine indexes for `same day as`, `same day as earlier` and session limits (`at the
 # same FIELD`: grouped by that field).

@@ -11,7 +11,7 @@ PAYER = 'golden'
 ALIASES = ('golden plan', 'gold')
 VERSION = None
 TITLE = 'Golden: every construct'
-RUNTIME_API = 2
+RUNTIME_API = 3
 SOURCES = (
     ('SRC', 'A source with "quotes", a backslash \\ and {braces}'),
 )
@@ -327,6 +327,400 @@ RULES = (
         source='golden/constructs.policy:39', fn=rule_other_field, guard=S_PROC,
     ),
 )
+
+# ---- plans: the line rules of one code fused into one function, for the engine ------------------
+
+
+def plan_1(ln, g):
+    """The line rules of the codes they all admit, fused: code-is, code-not-in, has-in, limit-days,
+    limit-year, spacing, outside-union, every-in, at-site, months-apart, other-field."""
+    reasons = None
+    rank = 0
+    while True:  # golden-constructs / code-is
+        if len(ln.muscles) <= 2:
+            break
+        msg = ln.code + ' on ' + _rt.iso(ln.date) + ': ' + str(len(ln.muscles)) + ' muscles'
+        if reasons is None:
+            reasons = [(RULES[0], msg)]
+        else:
+            reasons.append((RULES[0], msg))
+        if rank < 2:
+            rank = 2
+        break
+    while True:  # golden-constructs / code-not-in
+        if ln.code in S_PROC:
+            break
+        if not ('25' in ln.modifiers or '59' not in ln.modifiers):
+            break
+        msg = 'rule code-not-in (golden/constructs.policy:18)'
+        if reasons is None:
+            reasons = [(RULES[1], msg)]
+        else:
+            reasons.append((RULES[1], msg))
+        if rank < 1:
+            rank = 1
+        break
+    while True:  # golden-constructs / has-in
+        matched = _rt.first_in(ln.muscles, S_MUSCLES)
+        if matched is None:
+            break
+        if _rt.first_prefix(ln.diagnoses, S_DX) is not None:
+            break
+        msg = 'matched ' + matched
+        if reasons is None:
+            reasons = [(RULES[2], msg)]
+        else:
+            reasons.append((RULES[2], msg))
+        if rank < 2:
+            rank = 2
+        break
+    while True:  # golden-constructs / limit-days
+        sessions = _rt.session_limit(g, ln, 'PROC', 2, 'days', 90)
+        if sessions is None:
+            break
+        msg = (
+            _rt.nth(sessions.n) + ' in ' + '90 days' + ' (' + str(sessions.n) + ' > '
+            + str(sessions.limit) + '); sessions ' + _rt.iso_list(sessions.dates) + '; next '
+            + _rt.iso(sessions.next_date) + '; year ' + str(sessions.year)
+        )
+        if reasons is None:
+            reasons = [(RULES[6], msg)]
+        else:
+            reasons.append((RULES[6], msg))
+        if rank < 2:
+            rank = 2
+        break
+    while True:  # golden-constructs / limit-year
+        sessions = _rt.session_limit(g, ln, 'PROC', 4, 'calendar year', 0)
+        if sessions is None:
+            break
+        msg = 'rule limit-year (golden/constructs.policy:27)'
+        if reasons is None:
+            reasons = [(RULES[7], msg)]
+        else:
+            reasons.append((RULES[7], msg))
+        if rank < 2:
+            rank = 2
+        break
+    while True:  # golden-constructs / spacing
+        gap = _rt.spacing(g, ln, 'PROC', 7)
+        if gap is None:
+            break
+        msg = (
+            str(gap.days) + ' < ' + str(gap.min_days) + ' days after ' + _rt.iso(gap.last_date)
+            + '; next ' + _rt.iso(gap.next_date) + '; literal {braces}'
+        )
+        if reasons is None:
+            reasons = [(RULES[8], msg)]
+        else:
+            reasons.append((RULES[8], msg))
+        if rank < 2:
+            rank = 2
+        break
+    while True:  # golden-constructs / outside-union
+        matched = _rt.first_outside(ln.raw_substances, 'name', ((_rt.IN, S_AGENTS), (_rt.STEM, S_DILUENT)))
+        if matched is None:
+            break
+        msg = matched + ' on ' + (ln.site or 'no site')
+        if reasons is None:
+            reasons = [(RULES[10], msg)]
+        else:
+            reasons.append((RULES[10], msg))
+        if rank < 2:
+            rank = 2
+        break
+    while True:  # golden-constructs / every-in
+        if ln.date < 738977:  # 2024-04-01
+            break
+        if ln.date > 739341:  # 2025-03-31
+            break
+        matched = _rt.every_in(ln.raw_substances, 'name', ((_rt.STEM, S_DILUENT),))
+        if matched is None:
+            break
+        msg = matched + ' alone, ' + '2024-04-01' + ' to ' + '2025-03-31'
+        if reasons is None:
+            reasons = [(RULES[11], msg)]
+        else:
+            reasons.append((RULES[11], msg))
+        if rank < 2:
+            rank = 2
+        break
+    while True:  # golden-constructs / at-site
+        sessions = _rt.session_limit(g, ln, 'PROC', 2, 'days', 90, 'site')
+        if sessions is None:
+            break
+        if ln.claim.prior_auth is not None:
+            break
+        msg = 'rule at-site (golden/constructs.policy:36)'
+        if reasons is None:
+            reasons = [(RULES[12], msg)]
+        else:
+            reasons.append((RULES[12], msg))
+        if rank < 2:
+            rank = 2
+        break
+    while True:  # golden-constructs / months-apart
+        gap = _rt.spacing(g, ln, 'PROC', 2, 'months', 'site')
+        if gap is None:
+            break
+        msg = 'rule months-apart (golden/constructs.policy:38)'
+        if reasons is None:
+            reasons = [(RULES[13], msg)]
+        else:
+            reasons.append((RULES[13], msg))
+        if rank < 1:
+            rank = 1
+        break
+    while True:  # golden-constructs / other-field
+        if '11' not in _rt.extra_values(ln.extra, 'place_of_service'):
+            break
+        if ln.site is not None:
+            break
+        matched = _rt.first_in(_rt.extra_values(ln.extra, 'drug', 'code'), S_RANGE)
+        if matched is None:
+            break
+        msg = 'rule other-field (golden/constructs.policy:39)'
+        if reasons is None:
+            reasons = [(RULES[14], msg)]
+        else:
+            reasons.append((RULES[14], msg))
+        if rank < 1:
+            rank = 1
+        break
+    return reasons, rank
+
+
+def plan_2(ln, g):
+    """The line rules of the codes they all admit, fused: code-not-in, has-in, limit-days,
+    limit-year, spacing, outside-union, every-in, at-site, months-apart, other-field."""
+    reasons = None
+    rank = 0
+    while True:  # golden-constructs / code-not-in
+        if ln.code in S_PROC:
+            break
+        if not ('25' in ln.modifiers or '59' not in ln.modifiers):
+            break
+        msg = 'rule code-not-in (golden/constructs.policy:18)'
+        if reasons is None:
+            reasons = [(RULES[1], msg)]
+        else:
+            reasons.append((RULES[1], msg))
+        if rank < 1:
+            rank = 1
+        break
+    while True:  # golden-constructs / has-in
+        matched = _rt.first_in(ln.muscles, S_MUSCLES)
+        if matched is None:
+            break
+        if _rt.first_prefix(ln.diagnoses, S_DX) is not None:
+            break
+        msg = 'matched ' + matched
+        if reasons is None:
+            reasons = [(RULES[2], msg)]
+        else:
+            reasons.append((RULES[2], msg))
+        if rank < 2:
+            rank = 2
+        break
+    while True:  # golden-constructs / limit-days
+        sessions = _rt.session_limit(g, ln, 'PROC', 2, 'days', 90)
+        if sessions is None:
+            break
+        msg = (
+            _rt.nth(sessions.n) + ' in ' + '90 days' + ' (' + str(sessions.n) + ' > '
+            + str(sessions.limit) + '); sessions ' + _rt.iso_list(sessions.dates) + '; next '
+            + _rt.iso(sessions.next_date) + '; year ' + str(sessions.year)
+        )
+        if reasons is None:
+            reasons = [(RULES[6], msg)]
+        else:
+            reasons.append((RULES[6], msg))
+        if rank < 2:
+            rank = 2
+        break
+    while True:  # golden-constructs / limit-year
+        sessions = _rt.session_limit(g, ln, 'PROC', 4, 'calendar year', 0)
+        if sessions is None:
+            break
+        msg = 'rule limit-year (golden/constructs.policy:27)'
+        if reasons is None:
+            reasons = [(RULES[7], msg)]
+        else:
+            reasons.append((RULES[7], msg))
+        if rank < 2:
+            rank = 2
+        break
+    while True:  # golden-constructs / spacing
+        gap = _rt.spacing(g, ln, 'PROC', 7)
+        if gap is None:
+            break
+        msg = (
+            str(gap.days) + ' < ' + str(gap.min_days) + ' days after ' + _rt.iso(gap.last_date)
+            + '; next ' + _rt.iso(gap.next_date) + '; literal {braces}'
+        )
+        if reasons is None:
+            reasons = [(RULES[8], msg)]
+        else:
+            reasons.append((RULES[8], msg))
+        if rank < 2:
+            rank = 2
+        break
+    while True:  # golden-constructs / outside-union
+        matched = _rt.first_outside(ln.raw_substances, 'name', ((_rt.IN, S_AGENTS), (_rt.STEM, S_DILUENT)))
+        if matched is None:
+            break
+        msg = matched + ' on ' + (ln.site or 'no site')
+        if reasons is None:
+            reasons = [(RULES[10], msg)]
+        else:
+            reasons.append((RULES[10], msg))
+        if rank < 2:
+            rank = 2
+        break
+    while True:  # golden-constructs / every-in
+        if ln.date < 738977:  # 2024-04-01
+            break
+        if ln.date > 739341:  # 2025-03-31
+            break
+        matched = _rt.every_in(ln.raw_substances, 'name', ((_rt.STEM, S_DILUENT),))
+        if matched is None:
+            break
+        msg = matched + ' alone, ' + '2024-04-01' + ' to ' + '2025-03-31'
+        if reasons is None:
+            reasons = [(RULES[11], msg)]
+        else:
+            reasons.append((RULES[11], msg))
+        if rank < 2:
+            rank = 2
+        break
+    while True:  # golden-constructs / at-site
+        sessions = _rt.session_limit(g, ln, 'PROC', 2, 'days', 90, 'site')
+        if sessions is None:
+            break
+        if ln.claim.prior_auth is not None:
+            break
+        msg = 'rule at-site (golden/constructs.policy:36)'
+        if reasons is None:
+            reasons = [(RULES[12], msg)]
+        else:
+            reasons.append((RULES[12], msg))
+        if rank < 2:
+            rank = 2
+        break
+    while True:  # golden-constructs / months-apart
+        gap = _rt.spacing(g, ln, 'PROC', 2, 'months', 'site')
+        if gap is None:
+            break
+        msg = 'rule months-apart (golden/constructs.policy:38)'
+        if reasons is None:
+            reasons = [(RULES[13], msg)]
+        else:
+            reasons.append((RULES[13], msg))
+        if rank < 1:
+            rank = 1
+        break
+    while True:  # golden-constructs / other-field
+        if '11' not in _rt.extra_values(ln.extra, 'place_of_service'):
+            break
+        if ln.site is not None:
+            break
+        matched = _rt.first_in(_rt.extra_values(ln.extra, 'drug', 'code'), S_RANGE)
+        if matched is None:
+            break
+        msg = 'rule other-field (golden/constructs.policy:39)'
+        if reasons is None:
+            reasons = [(RULES[14], msg)]
+        else:
+            reasons.append((RULES[14], msg))
+        if rank < 1:
+            rank = 1
+        break
+    return reasons, rank
+
+
+def plan_3(ln, g):
+    """The line rules of the codes they all admit, fused: code-not-in, has-value."""
+    reasons = None
+    rank = 0
+    while True:  # golden-constructs / code-not-in
+        if ln.code in S_PROC:
+            break
+        if not ('25' in ln.modifiers or '59' not in ln.modifiers):
+            break
+        msg = 'rule code-not-in (golden/constructs.policy:18)'
+        if reasons is None:
+            reasons = [(RULES[1], msg)]
+        else:
+            reasons.append((RULES[1], msg))
+        if rank < 1:
+            rank = 1
+        break
+    while True:  # golden-constructs / has-value
+        if _rt.first_prefix(ln.diagnoses, ('M791',)) is None:
+            break
+        if ln.units < 2:
+            break
+        msg = 'rule has-value (golden/constructs.policy:21)'
+        if reasons is None:
+            reasons = [(RULES[3], msg)]
+        else:
+            reasons.append((RULES[3], msg))
+        if rank < 2:
+            rank = 2
+        break
+    return reasons, rank
+
+
+def plan_4(ln, g):
+    """The line rules of the codes they all admit, fused: code-not-in, same-day, same-day-lacking."""
+    reasons = None
+    rank = 0
+    while True:  # golden-constructs / code-not-in
+        if ln.code in S_PROC:
+            break
+        if not ('25' in ln.modifiers or '59' not in ln.modifiers):
+            break
+        msg = 'rule code-not-in (golden/constructs.policy:18)'
+        if reasons is None:
+            reasons = [(RULES[1], msg)]
+        else:
+            reasons.append((RULES[1], msg))
+        if rank < 1:
+            rank = 1
+        break
+    while True:  # golden-constructs / same-day
+        hit = _rt.same_day_hit(g.same_day(ln, 'PROC'), ln, 'muscles', None)
+        if hit is None:
+            break
+        msg = (
+            hit.shared + ' also on line ' + str(hit.other.no) + ' of ' + hit.other.claim.claim_id
+            + ' (' + hit.other.code + ', ' + _rt.iso(hit.other.date) + ')'
+        )
+        if reasons is None:
+            reasons = [(RULES[4], msg)]
+        else:
+            reasons.append((RULES[4], msg))
+        if rank < 2:
+            rank = 2
+        break
+    while True:  # golden-constructs / same-day-lacking
+        if _rt.same_day_hit(g.earlier_same_day(ln, 'PROC'), ln, None, 'muscles') is not None:
+            break
+        msg = 'rule same-day-lacking (golden/constructs.policy:24)'
+        if reasons is None:
+            reasons = [(RULES[5], msg)]
+        else:
+            reasons.append((RULES[5], msg))
+        if rank < 1:
+            rank = 1
+        break
+    return reasons, rank
+
+
+PLANS = {
+    (0, 1, 2, 6, 7, 8, 10, 11, 12, 13, 14): plan_1, (1, 2, 6, 7, 8, 10, 11, 12, 13, 14): plan_2,
+    (1, 3): plan_3, (1, 4, 5): plan_4,
+}
 
 # Code sets the engine indexes for `same day as`, `same day as earlier` and session limits (`at the
 # same FIELD`: grouped by that field).

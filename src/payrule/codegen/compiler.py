@@ -14,9 +14,13 @@ import jinja2
 
 from payrule import __version__
 from payrule.codegen.emit import (
+    MAX_PLAN_BLOCKS,
+    plan_signatures,
     set_idents,
     write_grouped_index,
     write_index,
+    write_plan,
+    write_plans_table,
     write_rule,
     write_rules_table,
     write_sets,
@@ -77,6 +81,10 @@ def compile_ir(policy: ir.Policy) -> str:
     taken: set[str] = set()
     idents = set_idents(policy, taken)
     rules = [(r, py_ident(r.id, "rule_", taken)) for r in policy.rules]
+    signatures = plan_signatures(list(policy.rules))
+    if sum(map(len, signatures)) > MAX_PLAN_BLOCKS:  # a huge policy: rule by rule, no code explosion
+        signatures = []
+    plans = [(sig, py_ident(f"plan_{n}", "", taken)) for n, sig in enumerate(signatures, 1)]
 
     def written(fn) -> PyCode:  # type: ignore[no-untyped-def]
         w = Writer()
@@ -104,6 +112,8 @@ def compile_ir(policy: ir.Policy) -> str:
         sets=written(lambda w: write_sets(w, policy, idents)),
         rules=[written(lambda w, r=r, i=i: write_rule(w, r, i, idents)) for r, i in rules],
         table=written(lambda w: write_rules_table(w, rules, idents)),
+        plans=[written(lambda w, sig=sig, i=i: write_plan(w, i, sig, list(policy.rules), idents)) for sig, i in plans],
+        plans_table=written(lambda w: write_plans_table(w, plans)),
         index=written(lambda w: _write_indexes(w, policy, idents)),
     )
     try:

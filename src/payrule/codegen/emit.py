@@ -16,13 +16,14 @@ from typing import assert_never
 from payrule.codegen.pycode import WIDTH, PyCode, Writer, py_comment, py_doc, py_ident, py_literal
 from payrule.lang import ir
 from payrule.lang.model import Placeholder, SetDef
-from payrule.runtime.schema import LINE_FIELDS, LIST_FIELDS, NUMBER_FIELDS
+from payrule.runtime import RANK
+from payrule.runtime.schema import LINE_FIELDS, LIST_FIELDS, NUMBER_FIELDS, in_code_range
 
 TEXT_FIELDS = tuple(f.name for f in LINE_FIELDS.values() if f.kind == "text")
 
 NO_SITE = "no site"  # what `{site}` says for a line without one
 
-__all__ = ["NO_SITE", "write_grouped_index", "set_value", "write_rule", "write_sets", "write_sources", "write_rules_table", "write_index", "set_idents"]
+__all__ = ["NO_SITE", "MAX_PLAN_BLOCKS", "plan_signatures", "write_plan", "write_plans_table", "write_grouped_index", "set_value", "write_rule", "write_sets", "write_sources", "write_rules_table", "write_index", "set_idents"]
 
 _CMP = {">": ">", ">=": ">=", "<": "<", "<=": "<=", "=": "==", "!=": "!="}
 _FLIP = {">": "<=", ">=": "<", "<": ">=", "<=": ">", "=": "!=", "!=": "="}
@@ -99,6 +100,10 @@ class _RuleWriter:
     facts: dict[str, PyCode] = field(default_factory=dict)  # placeholder -> expression
     locals_: set[str] = field(default_factory=set)
     today: dict[tuple[str, bool], PyCode] = field(default_factory=dict)  # same-day lines kept in a local
+    # How the body leaves when the rule does not fire: `return None` in the rule's own function,
+    # `break` in a plan, where the rule is one `while True:` block among others (write_plan).
+    leave: str = "return None"
+    in_plan: bool = False  # the guard is known to hold (a plan is only called for codes it admits)
 
     def S(self, s: SetDef) -> PyCode:
         return self.idents[s.name]
@@ -222,7 +227,7 @@ class _RuleWriter:
     # -- the body ------------------------------------------------------------------------------
     def return_if(self, test: PyCode) -> None:
         with self.w.block(PyCode(f"if {test}:")):
-            self.w.line(PyCode("return None"))
+            self.w.line(PyCode(self.leave))
 
     def fact(self, base: str, call: PyCode, names: dict[str, str]) -> None:
         var = self.local(base)
@@ -248,11 +253,11 @@ class _RuleWriter:
             w = self.w
             w.line(PyCode(f"if ln.date < {py_literal(r.start.toordinal())}:  # {py_comment(r.start.isoformat())}"))
             with w.indented():
-                w.line(PyCode("return None"))
+                w.line(PyCode(self.leave))
         if r.end is not None:
             self.w.line(PyCode(f"if ln.date > {py_literal(r.end.toordinal())}:  # {py_comment(r.end.isoformat())}"))
             with self.w.indented():
-                self.w.line(PyCode("return None"))
+                self.w.line(PyCode(self.leave))
 
     def body(self) -> None:
         uses: dict[tuple[str, bool], int] = {}
@@ -260,7 +265,10 @@ class _RuleWriter:
             if isinstance(sub, ir.SameDay):
                 uses[(sub.set.name, sub.earlier)] = uses.get((sub.set.name, sub.earlier), 0) + 1
         self.dates()
-        for c in ir.conjuncts(self.rule.cond):
+        items = ir.conjuncts(self.rule.cond)
+        if self.in_plan and self.rule.guard is not None:
+            items = items[1:]  # the guard: `_guard` in lower.py takes it from the first item
+        for c in items:
             self.hoist_same_day(c, uses)
             match c:
                 case ir.Has(negated=False, set=s) if s is not None:
@@ -286,7 +294,7 @@ class _RuleWriter:
                 case ir.Or(items=items) if not self.w.fits(f"if {self.neg(c)}:"):
                     self.w.wrapped("if not ", [self.part(i) for i in items], " or ", ":", "(", ")")
                     with self.w.indented():
-                        self.w.line(PyCode("return None"))
+                        self.w.line(PyCode(self.leave))
                 case _:
                     if isinstance(c, ir.Compare) and c.distinct:
                         self.facts.setdefault(f"distinct_{c.field.name}", PyCode(f"str(len({_field(c.field)}))"))
@@ -294,7 +302,8 @@ class _RuleWriter:
         if self.rule.unless is not None:
             self.hoist_same_day(self.rule.unless, uses)
             self.return_if(self.expr(self.rule.unless))
-        self.w.wrapped("return ", self.message(), " + ")
+        if not self.in_plan:
+            self.w.wrapped("return ", self.message(), " + ")
 
     def message(self) -> list[PyCode]:
         base = {
@@ -341,6 +350,73 @@ def write_rule(w: Writer, rule: ir.Rule, ident: PyCode, idents: dict[str, PyCode
     with w.block(PyCode(f"def {ident}(ln, g):")):
         w.line(_docstring(rule, w.indent))
         _RuleWriter(rule, idents, w).body()
+
+
+PLAN_LOCALS = frozenset({"ln", "g", "reasons", "rank", "msg"})  # names a plan's rule blocks leave alone
+MAX_PLAN_BLOCKS = 2000  # rule blocks in all of a module's plans together; beyond it the module has none
+
+
+def plan_signatures(rules: list[ir.Rule]) -> list[tuple[int, ...]]:
+    """The plans worth writing: for each code the policy's sets name (a listed code, a range's bounds)
+    and for a code no set names, the positions (in `rules`) of the line rules whose guard admits it,
+    when that is two rules or more; sorted, so the same policy gives the same plans. Another code the
+    engine meets whose rules match none of these is decided rule by rule, with the same result."""
+    line = [(i, r.guard) for i, r in enumerate(rules) if r.scope == "line"]
+    codes: set[str] = {"\x00"}  # a code no set holds: the rules without a guard
+    for _, guard in line:
+        if isinstance(guard, str):
+            codes.add(guard)
+        elif guard is not None:
+            codes.update(guard.values)
+            for lo, hi in guard.ranges:
+                codes.update((lo, hi))
+    signatures = {tuple(i for i, guard in line if _admits(guard, code)) for code in codes}
+    return sorted(s for s in signatures if len(s) > 1)
+
+
+def _admits(guard: SetDef | str | None, code: str) -> bool:
+    """What `code in rule.guard` answers at run time, for a guard as the compiler has it."""
+    if guard is None:
+        return True
+    if isinstance(guard, str):
+        return code == guard
+    return code in guard.values or any(in_code_range(code, lo, hi) for lo, hi in guard.ranges)
+
+
+def write_plan(w: Writer, ident: PyCode, signature: tuple[int, ...], rules: list[ir.Rule],
+               idents: dict[str, PyCode]) -> None:
+    """`def plan_<n>(ln, g):` - the line rules at `signature` (positions in RULES) fused into one
+    function for the codes they all admit: each rule is a `while True:` block that `break`s where the
+    rule does not fire (its guard not tested again) and adds `(RULES[i], message)` to the reasons
+    where it does. Returns (reasons or None, the highest rank of the outcomes that fired)."""
+    with w.block(PyCode(f"def {ident}(ln, g):")):
+        head = "The line rules of the codes they all admit, fused: " + ", ".join(rules[i].id for i in signature) + "."
+        lines = textwrap.wrap(head, WIDTH - len(w.indent) - 3, break_long_words=False, break_on_hyphens=False)
+        w.line(py_doc(("\n" + w.indent).join(lines)))
+        w.line(PyCode("reasons = None"))
+        w.line(PyCode("rank = 0"))
+        for i in signature:
+            rule = rules[i]
+            with w.block(PyCode(f"while True:  # {py_comment(rule.policy + ' / ' + rule.id)}")):
+                rw = _RuleWriter(rule, idents, w, leave="break", in_plan=True)
+                rw.locals_.update(PLAN_LOCALS)
+                rw.body()
+                w.wrapped("msg = ", rw.message(), " + ")
+                with w.block(PyCode("if reasons is None:")):
+                    w.line(PyCode(f"reasons = [(RULES[{i}], msg)]"))
+                with w.block(PyCode("else:")):
+                    w.line(PyCode(f"reasons.append((RULES[{i}], msg))"))
+                rank = RANK[rule.action]
+                if rank:
+                    with w.block(PyCode(f"if rank < {rank}:")):
+                        w.line(PyCode(f"rank = {rank}"))
+                w.line(PyCode("break"))
+        w.line(PyCode("return reasons, rank"))
+
+
+def write_plans_table(w: Writer, plans: list[tuple[tuple[int, ...], PyCode]]) -> None:
+    items = [PyCode(f"{py_literal(sig)}: {ident}") for sig, ident in plans]
+    w.wrapped("PLANS = ", items, ", ", "", "{", "}")
 
 
 def write_sources(w: Writer, sources: tuple[tuple[str, str, str], ...]) -> None:

@@ -7,7 +7,8 @@ decided first; their reasons go on every line of the claim.
 """
 from __future__ import annotations
 
-from json.encoder import encode_basestring as _enc  # what json.dumps(ensure_ascii=False) uses
+from json.encoder import encode_basestring as _enc
+from operator import attrgetter  # what json.dumps(ensure_ascii=False) uses
 from typing import Iterable, Iterator, Sequence
 
 from payrule.claims.readers import ClaimError
@@ -68,7 +69,7 @@ def history_by_group(checkers: dict[str, Checker], history: Iterable[Claim]) -> 
         if h.payer_key in checkers:  # an alias routes to its policy's payer: one history per policy
             past.setdefault((checkers[h.payer_key].payer, h.patient_id), []).extend(h.lines)
     for lines in past.values():
-        lines.sort(key=lambda ln: (ln.date, ln.claim.order, ln.no))
+        lines.sort(key=_DECISION_ORDER)
     return past
 
 
@@ -91,19 +92,36 @@ def decide_group(checker: Checker | Versions, claims: list[Claim], history: Sequ
         _decide_versions(checker, claims, history)
         return
     if len(claims) == 1:
-        lines = sorted(claims[0].lines, key=lambda ln: (ln.date, ln.no))
+        lines = claims[0].lines
+        lines = sorted(lines, key=_SERVICE_ORDER) if len(lines) > 1 else lines
     else:
         lines = [ln for c in claims for ln in c.lines]
-        lines.sort(key=lambda ln: (ln.date, ln.claim.order, ln.no))
+        lines.sort(key=_DECISION_ORDER)
     g = Group(lines, history, checker.same_day_sets, checker.earlier_sets, checker.session_sets, checker.grouped_sets)
     claim_hits: dict[int, dict] = {}
     if checker.claim_rules:
+        claim_plans, claim_plan = checker.claim_plans, checker.claim_plan
         for c in claims:
+            # A claim rule fires on the claim when it fires on one of its lines, the first in service
+            # order giving the message: only lines whose code some claim rule admits are looked at.
+            picked = None
+            for ln in c.lines:
+                admits = claim_plans.get(ln.code)
+                if admits is None:
+                    admits = claim_plan(ln.code)
+                if admits:
+                    if picked is None:
+                        picked = [ln]
+                    else:
+                        picked.append(ln)
+            if picked is None:
+                continue
+            if len(picked) > 1:
+                picked.sort(key=_SERVICE_ORDER)
             hits = {}
-            in_order = sorted(c.lines, key=_service_order) if len(c.lines) > 1 else c.lines
             for rule in checker.claim_rules:
                 guard = rule.guard
-                for ln in in_order:
+                for ln in picked:
                     if guard is not None and ln.code not in guard:
                         continue
                     msg = rule.fn(ln, g)
@@ -114,20 +132,10 @@ def decide_group(checker: Checker | Versions, claims: list[Claim], history: Sequ
                 claim_hits[id(c)] = hits
     plans, plan, record = checker.plans, checker.plan, g.record
     for ln in lines:
-        rules, tracked = plans.get(ln.code) or plan(ln.code)
+        run, tracked = plans.get(ln.code) or plan(ln.code)
         hits = claim_hits.get(id(ln.claim)) if claim_hits else None
         if hits is None:
-            reasons = None  # no list is made for a line no rule fires on
-            rank = 0
-            for fn, rule, r in rules:
-                msg = fn(ln, g)
-                if msg is not None:
-                    if reasons is None:
-                        reasons = [(rule, msg)]
-                    else:
-                        reasons.append((rule, msg))
-                    if r > rank:
-                        rank = r
+            reasons, rank = run(ln, g)
         else:
             reasons, rank = _with_claim_hits(checker.rules, ln, g, hits)
         ln.decision = _DECISIONS[rank]
@@ -144,13 +152,13 @@ def _decide_versions(versions: Versions, claims: list[Claim], history: Sequence[
     force on its date, and every version's history holds every line not denied (contract section 3: the
     history a line reads counts the same whatever rules were in force on the earlier dates)."""
     lines = [ln for c in claims for ln in c.lines]
-    lines.sort(key=lambda ln: (ln.date, ln.claim.order, ln.no))
+    lines.sort(key=_DECISION_ORDER)
     groups = {id(v): Group(lines, history, v.same_day_sets, v.earlier_sets, v.session_sets, v.grouped_sets)
               for v in versions.versions}
     claim_hits: dict[int, dict] = {}
     for c in claims:
         hits: dict = {}
-        for ln in sorted(c.lines, key=_service_order):  # a claim rule fires on a line of its version
+        for ln in sorted(c.lines, key=_SERVICE_ORDER):  # a claim rule fires on a line of its version
             v = versions.at(ln.date)
             assert v is not None, "route_error() lets no such line through"
             for rule in v.claim_rules:
@@ -189,8 +197,10 @@ def _with_claim_hits(rules, ln: Line, g: Group, hits: dict) -> tuple[list, int]:
     return reasons, rank
 
 
-def _service_order(ln: Line) -> tuple[int, int]:
-    return (ln.date, ln.no)
+# Sort keys, as tuples made in C: a claim's lines in service order (date of service, line number); a
+# group's lines in decision order (date of service, input order, line number; contract section 3).
+_SERVICE_ORDER = attrgetter("date", "no")
+_DECISION_ORDER = attrgetter("date", "claim.order", "no")
 
 
 def decision_json(d: Decided | ClaimError) -> dict:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import linecache
 import types
 from datetime import date
-from typing import Iterable
+from typing import Callable, Iterable
 
 from payrule.runtime import API_VERSION, RANK
 
@@ -48,7 +48,9 @@ class Checker:
         self.version: tuple[int, int] | None = module.VERSION
         self._by_code: dict[str, tuple] = {}
         self._tracked: dict[str, bool] = {}
-        self.plans: dict[str, tuple[tuple, bool]] = {}  # code -> plan(code), memoised
+        self.plans: dict[str, tuple[Callable, bool]] = {}  # code -> plan(code), memoised
+        self.claim_plans: dict[str, tuple] = {}  # code -> claim_plan(code), memoised
+        self._fused: dict[tuple[int, ...], Callable] = module.PLANS  # rule positions -> their fused function
         self._tracked_sets = (tuple(self.earlier_sets.values()) + tuple(self.session_sets.values())
                               + tuple(g[0] for g in self.grouped_sets.values()))
 
@@ -68,15 +70,30 @@ class Checker:
                 self._by_code[code] = hit
         return hit
 
-    def plan(self, code: str) -> tuple[tuple, bool]:
-        """What deciding a line with this code takes, memoised in `plans`: its line rules in rule order as
-        (fn, rule, rank of the rule's outcome), and whether the line, once allowed, is recorded (`tracks`).
-        The engine's one lookup a line."""
+    def plan(self, code: str) -> tuple[Callable, bool]:
+        """What deciding a line with this code takes, memoised in `plans`: a function `run(line, group)`
+        that runs its line rules in rule order and returns (reasons [(Rule, message), ...] or None, the
+        highest rank of the outcomes that fired), and whether the line, once allowed, is recorded
+        (`tracks`). The engine's one lookup a line. `run` is the module's fused plan for exactly these
+        rules (PLANS) when it has one, else a loop over the rules' own functions: the same answer."""
         hit = self.plans.get(code)
         if hit is None:
-            hit = (tuple((r.fn, r, RANK[r.outcome]) for r in self.rules_for(code)), self.tracks(code))
+            rules = self.rules
+            positions = tuple(i for i, r in enumerate(rules) if r.scope == "line" and (r.guard is None or code in r.guard))
+            run = self._fused.get(positions) or _one_by_one(tuple((rules[i].fn, rules[i], RANK[rules[i].outcome])
+                                                                  for i in positions))
+            hit = (run, self.tracks(code))
             if len(self.plans) < self.MEMO:
                 self.plans[code] = hit
+        return hit
+
+    def claim_plan(self, code: str) -> tuple:
+        """The claim rules whose guard admits `code`, in rule order; memoised in `claim_plans`."""
+        hit = self.claim_plans.get(code)
+        if hit is None:
+            hit = tuple(r for r in self.claim_rules if r.guard is None or code in r.guard)
+            if len(self.claim_plans) < self.MEMO:
+                self.claim_plans[code] = hit
         return hit
 
     def tracks(self, code: str) -> bool:
@@ -87,6 +104,32 @@ class Checker:
             if len(self._tracked) < self.MEMO:
                 self._tracked[code] = hit
         return hit
+
+
+def _one_by_one(rules: tuple) -> Callable:
+    """A plan's `run` for line rules the module has no fused function for: each rule's own function in turn."""
+    if not rules:
+        return _no_rules
+
+    def run(ln, g):
+        reasons = None  # no list is made for a line no rule fires on
+        rank = 0
+        for fn, rule, r in rules:
+            msg = fn(ln, g)
+            if msg is not None:
+                if reasons is None:
+                    reasons = [(rule, msg)]
+                else:
+                    reasons.append((rule, msg))
+                if r > rank:
+                    rank = r
+        return reasons, rank
+
+    return run
+
+
+def _no_rules(ln, g):
+    return None, 0
 
 
 class Versions:

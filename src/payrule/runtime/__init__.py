@@ -40,7 +40,7 @@ __all__ = [
     "spacing",
 ]
 
-API_VERSION = 2  # 2: rules carry carc/rarc; modules name ALIASES, VERSION and GROUPED_SETS
+API_VERSION = 3  # 2: rules carry carc/rarc; modules name ALIASES, VERSION and GROUPED_SETS. 3: and PLANS
 DENY, REVIEW, APPROVE = "deny", "review", "approve"
 RANK = {APPROVE: 0, REVIEW: 1, DENY: 2}
 
