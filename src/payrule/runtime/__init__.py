@@ -435,59 +435,53 @@ def spacing(g: "Group", ln: Line, set_name: str, min_gap: int, unit: str = "days
     return SpacingHit(last, days, min_gap, _next_eligible(last, "months", min_gap))
 
 
-class DayLines:
+class DayLines(list):
     """The lines of one day with a code in a set, in decision order (history first), as `same day as`
-    reads them. `hit` finds the first line other than the asking one that meets a qualifier in time
-    linear in the asking line's values, whatever the number of lines that day: for each field asked
-    about, the positions of the first two lines holding each value (and lacking any) are indexed once,
-    and kept up to date as lines are added."""
+    reads them: a list (made and appended to in C; most days hold a line or two). `hit` finds the
+    first line other than the asking one that meets a qualifier in time linear in the asking line's
+    values, whatever the number of lines that day: for each field asked about, the positions of the
+    first two lines holding each value (and lacking any) are indexed once, the first time one is
+    asked about, and kept up to date as lines are added."""
 
-    __slots__ = ("lines", "_values", "_lacking", "_done")
+    # (field -> value -> first two positions, field -> first two positions of lines without values,
+    # field -> how many lines are indexed); unset until a qualifier is first asked about
+    __slots__ = ("_ix",)
 
-    def __init__(self) -> None:
-        self.lines: list = []
-        self._values: dict[str, dict[str, list[int]]] = {}  # field -> value -> first two positions
-        self._lacking: dict[str, list[int]] = {}  # field -> first two positions of lines without values
-        self._done: dict[str, int] = {}  # field -> how many lines are indexed
-
-    def append(self, ln) -> None:
-        self.lines.append(ln)
-
-    def __iter__(self):
-        return iter(self.lines)
-
-    def __len__(self) -> int:
-        return len(self.lines)
-
-    def _index(self, field: str) -> None:
-        lines, start = self.lines, self._done.get(field, 0)
-        if start == len(lines):  # nothing new (the shared empty day is never written to)
-            return
-        by = self._values.setdefault(field, {})
-        lacking = self._lacking.setdefault(field, [])
-        for pos in range(start, len(lines)):
-            values = getattr(lines[pos], field)
-            if not values:
+    def _index(self, field: str):
+        try:
+            ix = self._ix
+        except AttributeError:
+            if not self:  # nothing to index (the shared empty day is never written to)
+                return ({}, {}, {})
+            ix = self._ix = ({}, {}, {})
+        values, lacking_by, done = ix
+        start = done.get(field, 0)
+        if start == len(self):  # nothing new
+            return ix
+        by = values.setdefault(field, {})
+        lacking = lacking_by.setdefault(field, [])
+        for pos in range(start, len(self)):
+            vs = getattr(self[pos], field)
+            if not vs:
                 if len(lacking) < 2:
                     lacking.append(pos)
                 continue
-            for v in values:
+            for v in vs:
                 first = by.get(v)
                 if first is None:
                     by[v] = [pos]
                 elif len(first) < 2 and first[-1] != pos:
                     first.append(pos)
-        self._done[field] = len(lines)
+        done[field] = len(self)
+        return ix
 
     def hit(self, ln, sharing: str | None, lacking: str | None):
-        lines = self.lines
         if sharing is not None:
-            self._index(sharing)
-            by = self._values.get(sharing, {})
+            by = self._index(sharing)[0].get(sharing, {})
             best = None
             for v in getattr(ln, sharing):
                 for pos in by.get(v, ()):
-                    if lines[pos] is not ln:
+                    if self[pos] is not ln:
                         if best is None or pos < best:
                             best = pos
                         break
@@ -495,20 +489,19 @@ class DayLines:
                 return None
             for v in getattr(ln, sharing):  # the first of this line's values that line holds
                 if best in by.get(v, ()):
-                    return SameDayHit(lines[best], v)
+                    return SameDayHit(self[best], v)
             return None  # pragma: no cover - best came from one of them
         if lacking is not None:
-            self._index(lacking)
-            for pos in self._lacking.get(lacking, ()):
-                if lines[pos] is not ln:
-                    return SameDayHit(lines[pos], "")
+            for pos in self._index(lacking)[1].get(lacking, ()):
+                if self[pos] is not ln:
+                    return SameDayHit(self[pos], "")
             return None
-        if lines:  # the first line, or the second when the first is the asking one
-            o = lines[0]
+        if self:  # the first line, or the second when the first is the asking one
+            o = self[0]
             if o is not ln:
                 return SameDayHit(o, "")
-            if len(lines) > 1:
-                return SameDayHit(lines[1], "")
+            if len(self) > 1:
+                return SameDayHit(self[1], "")
         return None
 
 
@@ -518,7 +511,7 @@ _NO_LINES = DayLines()
 def same_day_hit(others, ln: Line, sharing: str | None = None, lacking: str | None = None):
     """The first other line (in decision order) meeting the qualifier, as a SameDayHit, or None."""
     if others.__class__ is DayLines:
-        if not others.lines:  # most days have no line in the set: nothing to index or look at
+        if not others:  # most days have no line in the set: nothing to index or look at
             return None
         return others.hit(ln, sharing, lacking)
     for o in others:
@@ -560,9 +553,13 @@ class Group:
             for ln in history:
                 if ln.code in members:
                     _day_of(idx, ln.date).append(ln)
-            for ln in lines:
+            for ln in lines:  # every line of a group: the day's list looked up here, not by a call
                 if ln.code in members:
-                    _day_of(idx, ln.date).append(ln)
+                    day = idx.get(ln.date)
+                    if day is None:
+                        idx[ln.date] = DayLines((ln,))
+                    else:
+                        day.append(ln)
             self._day[name] = idx
         self._earlier: dict[str, dict[int, DayLines]] = {}
         self._earlier_sets = tuple(earlier_sets.items())
@@ -603,7 +600,12 @@ class Group:
         code = ln.code
         for name, members in self._earlier_sets:
             if code in members:
-                _day_of(self._earlier[name], ln.date).append(ln)
+                idx = self._earlier[name]
+                day = idx.get(ln.date)
+                if day is None:
+                    idx[ln.date] = DayLines((ln,))
+                else:
+                    day.append(ln)
         for name, members in self._session_sets:
             if code in members:
                 _add_date(self.sessions[name], ln.date)
