@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from payrule.claims.readers import read_claims
 from payrule.codegen.compiler import compile_model
@@ -236,3 +238,68 @@ def test_plans_stop_at_their_bound_and_the_rules_still_decide(monkeypatch, shipp
     a = [decision_json(d) for d in decide({"golden": with_plans}, read_claims(data))]
     b = [decision_json(d) for d in decide({"golden": without}, read_claims(data))]
     assert a == b and any(ln["reasons"] for o in a for ln in o["lines"])
+
+
+def _brute_signatures(rules, limit):
+    """plan_signatures the slow way: every code against every rule's guard, as the runtime asks."""
+    from payrule.runtime.schema import in_code_range
+
+    def admits(guard, code):
+        if guard is None:
+            return True
+        if isinstance(guard, str):
+            return code == guard
+        return code in guard.values or any(in_code_range(code, lo, hi) for lo, hi in guard.ranges)
+
+    codes = {"\x00"}
+    for r in rules:
+        g = r.guard
+        if isinstance(g, str):
+            codes.add(g)
+        elif g is not None:
+            codes.update(g.values)
+            codes.update(c for lo_hi in g.ranges for c in lo_hi)
+    sigs = {tuple(i for i, r in enumerate(rules) if r.scope == "line" and admits(r.guard, c)) for c in codes}
+    sigs = sorted(s for s in sigs if len(s) > 1)
+    return sigs if sum(map(len, sigs)) <= limit else []
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(spec=st.lists(st.tuples(st.sampled_from(["line", "claim"]),
+                               st.one_of(st.none(), st.sampled_from(["20552", "20553", "99213", "J3301"]),
+                                         st.tuples(st.lists(st.sampled_from(["20552", "20553", "20560", "99213"]),
+                                                            max_size=3, unique=True),
+                                                   st.lists(st.sampled_from([("99202", "99215"), ("20550", "20553"),
+                                                                             ("J0000", "J9999")]),
+                                                            max_size=2, unique=True)))),
+                     max_size=12),
+       limit=st.sampled_from([3, 20, 2000]))
+def test_plan_signatures_are_what_every_code_against_every_guard_gives(spec, limit):
+    from types import SimpleNamespace
+
+    from payrule.codegen.emit import plan_signatures
+
+    rules = []
+    for scope, g in spec:
+        if isinstance(g, tuple):
+            g = SimpleNamespace(values=tuple(sorted(g[0])), ranges=tuple(g[1]))
+        rules.append(SimpleNamespace(scope=scope, guard=g))
+    assert plan_signatures(rules, limit) == _brute_signatures(rules, limit)
+
+
+def test_plan_signatures_do_not_try_every_code_against_every_rule(monkeypatch):
+    """3,000 rules each on a code of its own: each code finds its rule by index (no 9 million tests)."""
+    from types import SimpleNamespace
+
+    from payrule.codegen import emit
+
+    calls = []
+    real = emit.in_code_range
+    monkeypatch.setattr(emit, "in_code_range", lambda *a: calls.append(a) or real(*a))
+    rules = [SimpleNamespace(scope="line", guard=f"{10000 + i}") for i in range(3000)]
+    rules.append(SimpleNamespace(scope="line", guard=None))
+    rules.append(SimpleNamespace(scope="line", guard=SimpleNamespace(values=(), ranges=(("10000", "10009"),))))
+    sigs = emit.plan_signatures(rules, 10**6)
+    assert len(sigs) == 3000 and (0, 3000, 3001) in sigs and (2999, 3000) in sigs
+    assert len(calls) <= 3003  # one range rule tried against each code, and nothing else
+    assert emit.plan_signatures(rules, 2000) == []

@@ -81,9 +81,7 @@ def compile_ir(policy: ir.Policy) -> str:
     taken: set[str] = set()
     idents = set_idents(policy, taken)
     rules = [(r, py_ident(r.id, "rule_", taken)) for r in policy.rules]
-    signatures = plan_signatures(list(policy.rules))
-    if sum(map(len, signatures)) > MAX_PLAN_BLOCKS:  # a huge policy: rule by rule, no code explosion
-        signatures = []
+    signatures = plan_signatures(list(policy.rules), MAX_PLAN_BLOCKS)
     plans = [(sig, py_ident(f"plan_{n}", "", taken)) for n, sig in enumerate(signatures, 1)]
 
     def written(fn) -> PyCode:  # type: ignore[no-untyped-def]

@@ -356,31 +356,48 @@ PLAN_LOCALS = frozenset({"ln", "g", "reasons", "rank", "msg"})  # names a plan's
 MAX_PLAN_BLOCKS = 2000  # rule blocks in all of a module's plans together; beyond it the module has none
 
 
-def plan_signatures(rules: list[ir.Rule]) -> list[tuple[int, ...]]:
+def plan_signatures(rules: list[ir.Rule], limit: int = MAX_PLAN_BLOCKS) -> list[tuple[int, ...]]:
     """The plans worth writing: for each code the policy's sets name (a listed code, a range's bounds)
-    and for a code no set names, the positions (in `rules`) of the line rules whose guard admits it,
-    when that is two rules or more; sorted, so the same policy gives the same plans. Another code the
-    engine meets whose rules match none of these is decided rule by rule, with the same result."""
-    line = [(i, r.guard) for i, r in enumerate(rules) if r.scope == "line"]
+    and for a code no set names, the positions (in `rules`) of the line rules whose guard admits it
+    (what `code in rule.guard` answers at run time), when that is two rules or more; sorted, so the
+    same policy gives the same plans. None at all (`[]`) when they would hold more than `limit` rule
+    blocks together. Another code the engine meets whose rules match none of these is decided rule
+    by rule, with the same result.
+
+    Linear in the policy's size, whatever the number of codes: each listed code finds its rules in
+    an index by code; only rules whose guard has ranges are tried code by code."""
+    every: list[int] = []  # line rules without a guard
+    by_code: dict[str, list[int]] = {}  # a listed code -> the line rules whose guard lists it
+    ranged: list[tuple[int, tuple[tuple[str, str], ...]]] = []  # line rules whose guard has ranges
     codes: set[str] = {"\x00"}  # a code no set holds: the rules without a guard
-    for _, guard in line:
-        if isinstance(guard, str):
-            codes.add(guard)
-        elif guard is not None:
-            codes.update(guard.values)
+    for i, r in enumerate(rules):
+        if r.scope != "line":
+            continue
+        guard = r.guard
+        if guard is None:
+            every.append(i)
+            continue
+        listed = (guard,) if isinstance(guard, str) else guard.values
+        for code in listed:
+            by_code.setdefault(code, []).append(i)
+        codes.update(listed)
+        if not isinstance(guard, str) and guard.ranges:
+            ranged.append((i, guard.ranges))
             for lo, hi in guard.ranges:
                 codes.update((lo, hi))
-    signatures = {tuple(i for i, guard in line if _admits(guard, code)) for code in codes}
-    return sorted(s for s in signatures if len(s) > 1)
-
-
-def _admits(guard: SetDef | str | None, code: str) -> bool:
-    """What `code in rule.guard` answers at run time, for a guard as the compiler has it."""
-    if guard is None:
-        return True
-    if isinstance(guard, str):
-        return code == guard
-    return code in guard.values or any(in_code_range(code, lo, hi) for lo, hi in guard.ranges)
+    signatures: set[tuple[int, ...]] = set()
+    blocks = 0
+    for code in sorted(codes):
+        found = set(every)
+        found.update(by_code.get(code, ()))
+        found.update(i for i, ranges in ranged if any(in_code_range(code, lo, hi) for lo, hi in ranges))
+        sig = tuple(sorted(found))
+        if len(sig) > 1 and sig not in signatures:
+            signatures.add(sig)
+            blocks += len(sig)
+            if blocks > limit:  # a policy of thousands of rules: decided rule by rule, no code explosion
+                return []
+    return sorted(signatures)
 
 
 def write_plan(w: Writer, ident: PyCode, signature: tuple[int, ...], rules: list[ir.Rule],
