@@ -451,8 +451,6 @@ class DayLines(list):
         try:
             ix = self._ix
         except AttributeError:
-            if not self:  # nothing to index (the shared empty day is never written to)
-                return ({}, {}, {})
             ix = self._ix = ({}, {}, {})
         values, lacking_by, done = ix
         start = done.get(field, 0)
@@ -505,7 +503,7 @@ class DayLines(list):
         return None
 
 
-_NO_LINES = DayLines()
+_NO_LINES: tuple = ()  # a day with no line in the set: nothing to write to, nothing shared that changes
 
 
 def same_day_hit(others, ln: Line, sharing: str | None = None, lacking: str | None = None):
